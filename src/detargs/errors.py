@@ -1,0 +1,126 @@
+"""Every error detargs raises, in one tree.
+
+The hierarchy::
+
+    DetargsError                      base of everything detargs raises on purpose
+    ├── InvalidArgsError (ValueError) a launch argument, flag or version is wrong      exit 2
+    ├── ConflictError (ValueError)    what the user asked for contradicts a rule       exit 2
+    └── DeviceError                   the GPU cannot be known or cannot be served      exit 3
+        ├── DeviceDetectionError      NVML, CUDA_VISIBLE_DEVICES, profile or JSON failed
+        └── UnsupportedDeviceError    the GPU cannot run a deterministic launch
+
+    DetargsWarning (UserWarning)      something was assumed; the launch still stands
+
+Each class carries the CLI exit code for it in ``exit_code``. Messages name the
+flag or variable that is wrong and say what to do about it, in one paragraph.
+``InvalidArgsError`` and ``ConflictError`` derive from ``ValueError`` so that code
+that already catches ``ValueError`` around argument handling keeps working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "Conflict",
+    "ConflictError",
+    "DetargsError",
+    "DetargsWarning",
+    "DeviceDetectionError",
+    "DeviceError",
+    "InvalidArgsError",
+    "UnsupportedDeviceError",
+]
+
+
+class DetargsError(Exception):
+    """Base class of every error detargs raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class InvalidArgsError(DetargsError, ValueError):
+    """A launch argument, flag, value or SGLang version is not valid.
+
+    ``flag`` names the offending flag (``--attention-backend``) or option when known.
+
+    >>> from detargs import from_argv
+    >>> from_argv(["--atention-backend", "fa3"], sglang_version="0.5.23")
+    Traceback (most recent call last):
+    ...
+    detargs.errors.InvalidArgsError: unknown flag --atention-backend for SGLang 0.5.23: did you mean --attention-backend?
+    """
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, message: str, *, flag: str | None = None) -> None:
+        super().__init__(message)
+        self.flag = flag
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One contradiction between a value the user set and what a rule requires."""
+
+    flag: str
+    """The flag as the user would write it, e.g. ``--attention-backend``."""
+    user_value: object
+    """What the user set."""
+    required: object
+    """What the rule requires (``None`` when no value would do)."""
+    rule: str
+    """The name of the rule that requires it."""
+    reason: str
+    """Why, as a sentence a user can act on."""
+
+    def describe(self) -> str:
+        required = "" if self.required is None else f" (requires {_show(self.required)})"
+        return f"{self.flag} {_show(self.user_value)}{required}: {self.reason} [rule {self.rule}]"
+
+
+class ConflictError(DetargsError, ValueError):
+    """What the user asked for contradicts a deterministic-inference rule.
+
+    Every conflict found in one resolution is listed in ``conflicts``; none is
+    raised alone while others wait behind it.
+    """
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, conflicts: tuple[Conflict, ...] | list[Conflict]) -> None:
+        self.conflicts = tuple(conflicts)
+        lines = "\n".join(f"  - {c.describe()}" for c in self.conflicts)
+        count = len(self.conflicts)
+        noun = "conflict" if count == 1 else "conflicts"
+        super().__init__(
+            f"{count} {noun} with deterministic inference:\n{lines}\n"
+            "Change or drop the flags above, or pass on_conflict='override' "
+            "(--on-conflict override) to let the rules replace them."
+        )
+
+
+class DeviceError(DetargsError):
+    """The GPU that will run the launch cannot be known or cannot be served."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class DeviceDetectionError(DeviceError):
+    """Detection failed: NVML, ``CUDA_VISIBLE_DEVICES``, a profile name or a saved JSON."""
+
+
+class UnsupportedDeviceError(DeviceError):
+    """The GPU is known, but a deterministic launch cannot run on it."""
+
+
+class DetargsWarning(UserWarning):
+    """Something was assumed (an uncatalogued version, an unknown model family)."""
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "set" if value else "unset"
+    if isinstance(value, str):
+        return value if value else "''"
+    return repr(value)
