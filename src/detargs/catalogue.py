@@ -39,7 +39,15 @@ from typing import Any, Final, Literal
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-__all__ = ["Catalogue", "Flag", "FlagKind", "catalogue_for", "flag_history", "releases"]
+__all__ = [
+    "Catalogue",
+    "Flag",
+    "FlagKind",
+    "catalogue_for",
+    "dest_history",
+    "flag_history",
+    "releases",
+]
 
 FlagKind = Literal["store_true", "store_false", "store_const", "value", "nargs", "append", "noop"]
 """How a flag consumes argv.
@@ -189,6 +197,12 @@ def flag_history(option: str) -> tuple[Flag, ...]:
     return tuple(
         _make_flag(entry) for entry in _raw()["flags"] if option in entry["options"]
     )
+
+
+@functools.cache
+def dest_history(dest: str) -> tuple[Flag, ...]:
+    """Every catalogued entry that writes ``dest``, oldest first."""
+    return tuple(_make_flag(entry) for entry in _raw()["flags"] if entry["dest"] == dest)
 
 
 def release_version(release: str) -> Version:

@@ -1,0 +1,105 @@
+"""Which SGLang release a launch targets.
+
+The target is, in order: the version the caller names; else the version of an
+installed ``sglang`` distribution, read from its package metadata (sglang itself is
+never imported: that would pull in torch); else the newest catalogued release.
+
+A version the catalogue does not hold resolves to the newest catalogued release
+older than it, with a warning that says so. Post releases resolve exactly.
+
+>>> target_version("0.5.10.post1").release
+'0.5.10.post1'
+>>> target_version("0.5.24").release  # newer than the catalogue
+'0.5.23'
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Literal
+
+from packaging.version import InvalidVersion, Version
+
+from .catalogue import releases
+from .errors import InvalidArgsError
+
+__all__ = ["TargetVersion", "installed_sglang_version", "target_version"]
+
+VersionSource = Literal["explicit", "installed", "newest"]
+
+
+@dataclass(frozen=True)
+class TargetVersion:
+    """The catalogued SGLang release a launch is resolved for, and how it was chosen."""
+
+    release: str
+    """The catalogued release whose flags and rules apply, e.g. ``"0.5.10.post1"``."""
+    requested: str | None
+    """The version asked for or found installed, as written; ``None`` for the newest."""
+    source: VersionSource
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> Version:
+        return Version(self.release)
+
+    def __str__(self) -> str:
+        return self.release
+
+
+def installed_sglang_version() -> str | None:
+    """The version of the installed ``sglang`` distribution, from its metadata only."""
+    try:
+        return metadata.version("sglang")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def target_version(
+    sglang_version: str | Version | TargetVersion | None = None,
+    *,
+    installed: Callable[[], str | None] = installed_sglang_version,
+) -> TargetVersion:
+    """Resolve the release a launch targets (see the module docstring for the order)."""
+    if isinstance(sglang_version, TargetVersion):
+        return sglang_version
+    if sglang_version is not None:
+        return _match(str(sglang_version), "explicit")
+    found = installed()
+    if found is not None:
+        return _match(found, "installed")
+    return TargetVersion(release=releases()[-1], requested=None, source="newest")
+
+
+def _match(requested: str, source: VersionSource) -> TargetVersion:
+    origin = "--sglang-version" if source == "explicit" else "the installed sglang package"
+    try:
+        wanted = Version(requested.strip())
+    except InvalidVersion:
+        raise InvalidArgsError(
+            f"{origin}: {requested!r} is not a version; write it like 0.5.10 or 0.5.10.post1",
+            flag="--sglang-version",
+        ) from None
+    catalogued = releases()
+    versions = [Version(release) for release in catalogued]
+    position = bisect.bisect_right(versions, wanted)
+    if position and versions[position - 1] == wanted:
+        return TargetVersion(release=catalogued[position - 1], requested=requested, source=source)
+    if position == 0:
+        raise InvalidArgsError(
+            f"{origin}: SGLang {requested} is older than {catalogued[0]}, the first release with "
+            f"--enable-deterministic-inference; upgrade SGLang or pass a version from "
+            f"{catalogued[0]} to {catalogued[-1]}",
+            flag="--sglang-version",
+        )
+    fallback = catalogued[position - 1]
+    warning = (
+        f"SGLang {requested} is not in the flag catalogue ({catalogued[0]}–{catalogued[-1]}); "
+        f"resolving for {fallback}, the newest catalogued release before it"
+    )
+    return TargetVersion(
+        release=fallback, requested=requested, source=source, warnings=(warning,)
+    )
