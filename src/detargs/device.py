@@ -1,0 +1,393 @@
+"""What detargs knows about the GPUs a launch will run on: pure, typed data.
+
+This module may import only the standard library, pydantic and ``detargs.errors``.
+It never imports ``pynvml`` (that is ``detargs.nvml``'s job) nor torch, so a
+``DeviceInfo`` can be built, saved, replayed and reasoned about on a machine
+without a GPU.
+
+The facts, from small to large:
+
+- ``ComputeCapability``: ``(major, minor)``, e.g. ``9.0``; ordered like a tuple.
+- ``Arch``: the architecture family derived from the capability. Rules key on it,
+  and on the exact capability where a family is too coarse (``sm100`` vs ``sm120``
+  are both Blackwell).
+- ``MigInfo``: the MIG state of a GPU, or which MIG instance a CUDA device is.
+- ``GpuInfo``: one CUDA device as the launch will see it.
+- ``DeviceInfo``: every visible GPU in CUDA order, plus where the facts came from.
+
+>>> cc = ComputeCapability.parse("10.3")
+>>> str(cc), cc.sm, Arch.from_capability(cc).value
+('10.3', 'sm103', 'blackwell')
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from detargs.errors import DeviceDetectionError
+
+__all__ = [
+    "Arch",
+    "ComputeCapability",
+    "DeviceInfo",
+    "DeviceSource",
+    "GpuInfo",
+    "MigInfo",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+_CAPABILITY_PATTERN = re.compile(r"^\s*(?P<major>\d+)\.(?P<minor>\d+)\s*$")
+_SM_PATTERN = re.compile(r"^\s*sm_?(?P<digits>\d{2,3})[af]?\s*$", re.IGNORECASE)
+
+
+class ComputeCapability(NamedTuple):
+    """A CUDA compute capability, ``major.minor``; compares like a tuple.
+
+    >>> ComputeCapability(9, 0) < ComputeCapability(10, 0)
+    True
+    >>> ComputeCapability.parse("sm_120a")
+    ComputeCapability(major=12, minor=0)
+    """
+
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    @property
+    def sm(self) -> str:
+        """The ``sm`` name nvcc and kernel libraries use: ``sm90``, ``sm100``, ``sm121``."""
+        return f"sm{self.major}{self.minor}"
+
+    @classmethod
+    def parse(cls, text: str) -> ComputeCapability:
+        """Read ``"9.0"``, or an ``sm`` name (``"sm90"``, ``"sm_100a"``, ``"sm121"``).
+
+        Raises ``ValueError`` for anything else.
+        """
+        match = _CAPABILITY_PATTERN.match(text)
+        if match:
+            return cls(int(match["major"]), int(match["minor"]))
+        match = _SM_PATTERN.match(text)
+        if match:
+            # The minor version is always the last digit: sm90 is 9.0, sm103 is 10.3.
+            digits = match["digits"]
+            return cls(int(digits[:-1]), int(digits[-1]))
+        raise ValueError(
+            f"not a compute capability: {text!r} (expected 'major.minor' such as '9.0', "
+            "or an sm name such as 'sm90')"
+        )
+
+
+class Arch(str, enum.Enum):
+    """A GPU architecture family, derived from the compute capability.
+
+    ``UNKNOWN`` covers capabilities older than Volta and newer than any family
+    detargs knows: rules must treat it as "no facts", never guess.
+
+    >>> Arch.from_capability(ComputeCapability(8, 9))
+    <Arch.ADA: 'ada'>
+    >>> Arch.from_capability(ComputeCapability(6, 1))
+    <Arch.UNKNOWN: 'unknown'>
+    """
+
+    VOLTA = "volta"
+    TURING = "turing"
+    AMPERE = "ampere"
+    ADA = "ada"
+    HOPPER = "hopper"
+    BLACKWELL = "blackwell"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_capability(cls, capability: ComputeCapability | tuple[int, int]) -> Arch:
+        """The family a capability belongs to (NVIDIA's CUDA GPUs table)."""
+        major, minor = capability
+        exact = _ARCH_BY_CAPABILITY.get((major, minor))
+        if exact is not None:
+            return exact
+        # Families whose every minor version is one architecture: Hopper is 9.x,
+        # Blackwell spans 10.x (datacenter), 11.x (Jetson Thor) and 12.x (consumer, GB10).
+        return _ARCH_BY_MAJOR.get(major, cls.UNKNOWN)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_ARCH_BY_CAPABILITY: dict[tuple[int, int], Arch] = {
+    (7, 0): Arch.VOLTA,
+    (7, 2): Arch.VOLTA,
+    (7, 5): Arch.TURING,
+    (8, 0): Arch.AMPERE,
+    (8, 6): Arch.AMPERE,
+    (8, 7): Arch.AMPERE,
+    (8, 9): Arch.ADA,
+}
+_ARCH_BY_MAJOR: dict[int, Arch] = {
+    9: Arch.HOPPER,
+    10: Arch.BLACKWELL,
+    11: Arch.BLACKWELL,
+    12: Arch.BLACKWELL,
+}
+
+DeviceSource = Literal["nvml", "profile", "fake", "file"]
+"""Where a ``DeviceInfo`` came from: a live NVML probe, a built-in profile, a test
+double (``detargs.testing``) or a saved JSON report."""
+
+
+class MigInfo(BaseModel):
+    """The MIG (Multi-Instance GPU) state of one CUDA device.
+
+    ``GpuInfo.mig`` is ``None`` when the GPU does not support MIG at all (NVML says
+    "not supported"), ``MigInfo(enabled=False)`` for a MIG-capable GPU used whole, and
+    carries the parent and instance ids when the CUDA device is a MIG instance.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool
+    """MIG mode is currently enabled on the physical GPU."""
+    parent_uuid: str | None = None
+    """The physical GPU's UUID, when this CUDA device is a MIG instance."""
+    gpu_instance_id: int | None = None
+    """The GPU instance (GI) id of the MIG instance, as NVML reports it."""
+    compute_instance_id: int | None = None
+    """The compute instance (CI) id of the MIG instance, as NVML reports it."""
+
+    @property
+    def is_instance(self) -> bool:
+        """This CUDA device is a MIG instance, not a whole GPU."""
+        return self.parent_uuid is not None
+
+
+class GpuInfo(BaseModel):
+    """One GPU as the launched process will see it through CUDA.
+
+    ``arch`` may be omitted on input (it is derived from ``capability``); when given it
+    must agree with the capability.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    """The CUDA ordinal within the visible set (what ``cuda:N`` means in the process)."""
+    nvml_index: int | None = None
+    """The NVML / nvidia-smi index of the physical GPU (``None`` for profiles)."""
+    name: str
+    """The name as nvidia-smi prints it, e.g. ``NVIDIA H200``."""
+    uuid: str | None = None
+    """``GPU-...`` (or ``MIG-...`` for a MIG instance); ``None`` when not known."""
+    capability: ComputeCapability
+    """The exact compute capability; keeps sm100/103/110/120/121 apart."""
+    arch: Arch
+    """The architecture family, derived from ``capability``."""
+    memory_total_bytes: int | None = None
+    """Total device memory as NVML reports it; ``None`` when NVML cannot tell (GB10)."""
+    mig: MigInfo | None = None
+    """MIG state; ``None`` when the GPU does not support MIG."""
+    pci_bus_id: str | None = None
+    """The PCI bus id NVML reports, e.g. ``00000000:00:06.0``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_arch(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("arch") is None and "capability" in data:
+            capability = _coerce_capability(data["capability"])
+            return {**data, "capability": capability, "arch": Arch.from_capability(capability)}
+        return data
+
+    @field_validator("capability", mode="before")
+    @classmethod
+    def _parse_capability(cls, value: Any) -> Any:
+        return _coerce_capability(value)
+
+    @model_validator(mode="after")
+    def _check_arch(self) -> GpuInfo:
+        expected = Arch.from_capability(self.capability)
+        if self.arch is not expected:
+            raise ValueError(
+                f"arch {self.arch.value!r} contradicts capability {self.capability} "
+                f"(which is {expected.value!r}); omit arch to derive it"
+            )
+        return self
+
+    @property
+    def memory_gib(self) -> float | None:
+        """``memory_total_bytes`` in GiB, for display."""
+        if self.memory_total_bytes is None:
+            return None
+        return self.memory_total_bytes / 2**30
+
+    def summary(self) -> str:
+        """One line: ``0: NVIDIA H200 (9.0, sm90, hopper)``."""
+        return f"{self.index}: {self.name} ({self.capability}, {self.capability.sm}, {self.arch})"
+
+
+def _coerce_capability(value: Any) -> Any:
+    if isinstance(value, str):
+        return ComputeCapability.parse(value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return ComputeCapability(*value)
+    return value
+
+
+class DeviceInfo(BaseModel):
+    """Every GPU visible to the launch, in CUDA order, and where the facts came from.
+
+    Save a node's report with ``model_dump_json()`` and replay it with
+    ``model_validate_json()`` (or ``detargs.detect.detect(path)``).
+
+    >>> info = DeviceInfo(gpus=(GpuInfo(index=0, name="NVIDIA H200", capability="9.0"),),
+    ...                   source="fake")
+    >>> info.launch_gpu().arch
+    <Arch.HOPPER: 'hopper'>
+    >>> DeviceInfo.model_validate_json(info.model_dump_json()) == info
+    True
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpus: tuple[GpuInfo, ...]
+    """The visible GPUs in CUDA order: ``gpus[i].index == i``."""
+    driver_version: str | None = None
+    """The NVIDIA driver version, e.g. ``580.159.04``; ``None`` when not probed."""
+    cuda_driver_version: str | None = None
+    """The highest CUDA version the driver supports, e.g. ``13.0``."""
+    source: DeviceSource
+    """Where these facts came from."""
+    cuda_visible_devices: str | None = None
+    """The ``CUDA_VISIBLE_DEVICES`` value honoured when probing (``None``: unset)."""
+    empty_reason: str | None = None
+    """Why no GPU is visible, when ``gpus`` is empty."""
+    warnings: tuple[str, ...] = ()
+    """Assumptions made while detecting (e.g. about CUDA's device order)."""
+
+    @model_validator(mode="after")
+    def _check_order(self) -> DeviceInfo:
+        for position, gpu in enumerate(self.gpus):
+            if gpu.index != position:
+                raise ValueError(
+                    f"gpus must be in CUDA order: gpus[{position}] has index {gpu.index}"
+                )
+        return self
+
+    @property
+    def count(self) -> int:
+        """How many GPUs are visible."""
+        return len(self.gpus)
+
+    def launch_gpu(self, index: int | None = None) -> GpuInfo:
+        """The GPU a launch's rules key on.
+
+        Without ``index`` every visible GPU must share one compute capability (a
+        tensor-parallel launch runs the same kernels on all of them); the first is
+        returned. With ``index``, that CUDA ordinal is returned.
+
+        Raises ``DeviceDetectionError`` when no GPU is visible (saying why), when
+        ``index`` is out of range, or when the visible GPUs differ and no index is given.
+        """
+        if not self.gpus:
+            reason = self.empty_reason or "the device list is empty"
+            raise DeviceDetectionError(
+                f"no GPU is visible ({self.source}): {reason}. Make a GPU visible, or pass "
+                "device='h100' (or --device h100, or DETARGS_DEVICE=h100) to resolve for a "
+                "known GPU."
+            )
+        if index is not None:
+            if not 0 <= index < len(self.gpus):
+                raise DeviceDetectionError(
+                    f"GPU index {index} is out of range: {_count_phrase(len(self.gpus))} "
+                    f"visible (indices 0..{len(self.gpus) - 1}); "
+                    f"{self._listing()}"
+                )
+            return self.gpus[index]
+        capabilities = {gpu.capability for gpu in self.gpus}
+        if len(capabilities) > 1:
+            raise DeviceDetectionError(
+                f"the visible GPUs differ ({self._listing()}), so no single GPU decides the "
+                "launch: pass an index (launch_gpu(0), or --gpu 0) or set "
+                "CUDA_VISIBLE_DEVICES to GPUs of one kind."
+            )
+        return self.gpus[0]
+
+    def describe(self) -> str:
+        """A readable table of the visible GPUs, for the CLI.
+
+        >>> print(DeviceInfo(gpus=(), source="nvml", empty_reason="no GPU").describe())
+        No GPU visible (source: nvml): no GPU
+        """
+        header = self._header()
+        if not self.gpus:
+            lines = [f"No GPU visible ({header}): {self.empty_reason or 'the list is empty'}"]
+        else:
+            lines = [f"{_count_phrase(len(self.gpus))} visible ({header})"]
+            rows: list[tuple[str, ...]] = [
+                (
+                    "cuda",
+                    "nvml",
+                    "name",
+                    "capability",
+                    "arch",
+                    "memory",
+                    "mig",
+                    "pci bus id",
+                    "uuid",
+                )
+            ]
+            rows += [_row(gpu) for gpu in self.gpus]
+            widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+            lines += [
+                "  ".join(
+                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+                ).rstrip()
+                for row in rows
+            ]
+        lines += [f"warning: {text}" for text in self.warnings]
+        return "\n".join(lines)
+
+    def _header(self) -> str:
+        parts = [f"source: {self.source}"]
+        if self.driver_version is not None:
+            parts.append(f"driver {self.driver_version}")
+        if self.cuda_driver_version is not None:
+            parts.append(f"CUDA {self.cuda_driver_version}")
+        if self.cuda_visible_devices is not None:
+            parts.append(f"CUDA_VISIBLE_DEVICES={self.cuda_visible_devices!r}")
+        return ", ".join(parts)
+
+    def _listing(self) -> str:
+        return ", ".join(gpu.summary() for gpu in self.gpus)
+
+
+def _count_phrase(count: int) -> str:
+    return f"{count} GPU" if count == 1 else f"{count} GPUs"
+
+
+def _row(gpu: GpuInfo) -> tuple[str, ...]:
+    memory = "?" if gpu.memory_gib is None else f"{gpu.memory_gib:.1f} GiB"
+    if gpu.mig is None:
+        mig = "-"
+    elif gpu.mig.is_instance:
+        mig = f"gi {gpu.mig.gpu_instance_id} ci {gpu.mig.compute_instance_id}"
+    else:
+        mig = "on" if gpu.mig.enabled else "off"
+    return (
+        str(gpu.index),
+        "-" if gpu.nvml_index is None else str(gpu.nvml_index),
+        gpu.name,
+        f"{gpu.capability} ({gpu.capability.sm})",
+        gpu.arch.value,
+        memory,
+        mig,
+        gpu.pci_bus_id or "-",
+        gpu.uuid or "-",
+    )
