@@ -1,0 +1,126 @@
+"""Find the ``DeviceInfo`` a launch resolves against: argument, environment, or NVML.
+
+May import the standard library and detargs' own modules; ``pynvml`` only through
+``detargs.nvml.probe``, which imports it lazily and only when it is actually needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, TypeAlias
+
+from pydantic import ValidationError
+
+from detargs.device import DeviceInfo
+from detargs.errors import DeviceDetectionError
+from detargs.nvml import NvmlModule, probe
+from detargs.profiles import profile
+
+__all__ = ["DETARGS_DEVICE", "DeviceSpec", "detect", "load"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+DETARGS_DEVICE: Final = "DETARGS_DEVICE"
+"""The environment variable that names a device when no argument does."""
+
+DeviceSpec: TypeAlias = str | os.PathLike[str] | DeviceInfo
+"""What ``detect`` accepts: a ``DeviceInfo``, a profile name, or a saved JSON path."""
+
+
+def detect(
+    device: DeviceSpec | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    nvml: NvmlModule | None = None,
+) -> DeviceInfo:
+    """The GPUs a launch resolves against.
+
+    Precedence, first match wins:
+
+    1. ``device``, the explicit argument: a ``DeviceInfo`` (returned as is), a profile
+       name (``"h100"``, ``"h100x8"``, source ``"profile"``) or a path to a saved
+       ``DeviceInfo`` JSON (source ``"file"``).
+    2. ``DETARGS_DEVICE`` in ``environ`` (default ``os.environ``), in the same string
+       forms; unset, empty or ``"auto"`` means "not given".
+    3. The NVML probe (``detargs.nvml.probe``), honouring ``CUDA_VISIBLE_DEVICES``.
+
+    ``device=None`` and ``device="auto"`` both mean "not given". ``environ`` is only read.
+
+    >>> detect("h100x2").count
+    2
+    >>> detect(environ={"DETARGS_DEVICE": "b200"}).launch_gpu().name
+    'NVIDIA B200'
+    >>> detect("h100", environ={"DETARGS_DEVICE": "b200"}).launch_gpu().name
+    'NVIDIA H100 80GB HBM3'
+    >>> from detargs.testing import FakeNvml
+    >>> fake = FakeNvml.from_profile("l40s", count=2)
+    >>> detect("auto", environ={"CUDA_VISIBLE_DEVICES": "1"}, nvml=fake).count
+    1
+    >>> detect(environ={"DETARGS_DEVICE": "l4"}, nvml=fake).source  # NVML not consulted
+    'profile'
+    """
+    if isinstance(device, DeviceInfo):
+        return device
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if device is not None and not _means_auto(device):
+        return _from_spec(device, origin="device")
+    from_env = env.get(DETARGS_DEVICE)
+    if from_env is not None and not _means_auto(from_env):
+        return _from_spec(from_env, origin=DETARGS_DEVICE)
+    return probe(environ=env, nvml=nvml)
+
+
+def load(path: str | os.PathLike[str]) -> DeviceInfo:
+    """Read a ``DeviceInfo`` saved with ``model_dump_json()``; its source becomes ``"file"``."""
+    return _load(Path(path), origin="device")
+
+
+def _means_auto(spec: str | os.PathLike[str]) -> bool:
+    return isinstance(spec, str) and spec.strip().lower() in ("", "auto")
+
+
+def _from_spec(spec: str | os.PathLike[str], *, origin: str) -> DeviceInfo:
+    if not isinstance(spec, str):
+        return _load(Path(spec), origin=origin)
+    text = spec.strip()
+    path = Path(text).expanduser()
+    if path.is_file() or text.endswith(".json") or os.sep in text or "/" in text:
+        return _load(path, origin=origin)
+    try:
+        return profile(text)
+    except DeviceDetectionError as error:
+        raise DeviceDetectionError(f"{_origin(origin, spec)}: {error}") from error
+
+
+def _load(path: Path, *, origin: str) -> DeviceInfo:
+    where = _origin(origin, os.fspath(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise DeviceDetectionError(
+            f"{where}: no such file {str(path)!r}. Pass a profile name (e.g. 'h100') or the "
+            "path of a DeviceInfo JSON saved with `detargs detect`."
+        ) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise DeviceDetectionError(f"{where}: cannot read {str(path)!r}: {error}") from error
+    try:
+        info = DeviceInfo.model_validate_json(text)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '<root>'}: {item['msg']}"
+            for item in error.errors()[:5]
+        )
+        raise DeviceDetectionError(
+            f"{where}: {str(path)!r} is not a saved DeviceInfo JSON ({problems})"
+        ) from error
+    return info.model_copy(update={"source": "file"})
+
+
+def _origin(origin: str, value: str | os.PathLike[str]) -> str:
+    shown = os.fspath(value)
+    return f"{origin}={shown!r}"
