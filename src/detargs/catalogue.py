@@ -8,14 +8,14 @@ The data lives in ``_data/sglang_flags.json``, generated from the released wheel
       "releases": ["0.5.3", "0.5.3.post1", ..., "0.5.23"],      # ascending
       "flags": [                                                 # one entry per span
         {"first": "0.5.10", "last": "0.5.13.post1",              # inclusive, catalogued releases
-         "options": ["--disable-piecewise-cuda-graph"],          # every option string, canonical first
+         "options": ["--disable-piecewise-cuda-graph"],          # canonical first
          "dest": "disable_piecewise_cuda_graph",
          "kind": "store_true",                                   # see FlagKind
-         "type": null,                                           # "str" | "int" | "float" | "json" | null
+         "type": null,                                           # str|int|float|json|fn:NAME
          "choices": null, "default": false, "const": null,
          "nargs": null,                                          # "+", "*", "?", an int, or null
          "required": false,
-         "replaced_by": null},                                   # the flag a deprecated one points to
+         "replaced_by": null},                                   # a deprecated flag's successor
         ...
       ]
     }
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -58,6 +59,7 @@ flag that the parser accepts and ignores); ``value`` takes exactly one; ``nargs`
 """
 
 _DATA_FILE: Final = "sglang_flags.json"
+_NEGATIVE_NUMBER: Final = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,11 @@ class Catalogue:
     by_option: Mapping[str, Flag]
     by_dest: Mapping[str, tuple[Flag, ...]]
 
+    @functools.cached_property
+    def negative_number_options(self) -> bool:
+        """Whether an option looks like a negative number (argparse then reads ``-1`` as one)."""
+        return any(_NEGATIVE_NUMBER.match(option) for option in self.by_option)
+
     def get(self, option: str) -> Flag | None:
         return self.by_option.get(option)
 
@@ -127,7 +134,7 @@ class Catalogue:
 
 @functools.cache
 def _raw() -> dict[str, Any]:
-    text = resources.files("detargs").joinpath("_data", _DATA_FILE).read_text("utf-8")
+    text = resources.files("detargs").joinpath("_data").joinpath(_DATA_FILE).read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -46,10 +46,11 @@ class InvalidArgsError(DetargsError, ValueError):
     ``flag`` names the offending flag (``--attention-backend``) or option when known.
 
     >>> from detargs import from_argv
-    >>> from_argv(["--atention-backend", "fa3"], sglang_version="0.5.23")
-    Traceback (most recent call last):
-    ...
-    detargs.errors.InvalidArgsError: unknown flag --atention-backend for SGLang 0.5.23: did you mean --attention-backend?
+    >>> try:
+    ...     from_argv(["--atention-backend", "fa3"], sglang_version="0.5.23")
+    ... except InvalidArgsError as error:
+    ...     print(error.flag, "->", str(error).split(": ")[-1])
+    --atention-backend -> did you mean --attention-backend?
     """
 
     exit_code: ClassVar[int] = 2

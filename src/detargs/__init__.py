@@ -1,0 +1,105 @@
+"""detargs: deterministic-inference launch arguments for SGLang.
+
+Resolve a launch that is deterministic on the GPU that will run it, in the flags
+of the SGLang release that will run it, with a reason for every value decided:
+
+>>> from detargs import from_argv, resolve
+>>> launch = resolve(
+...     from_argv(["--model-path", "m", "--enable-deterministic-inference"], "0.5.23"),
+...     device="h100",
+...     sglang_version="0.5.23",
+... )
+>>> launch.argv[:4]
+('--model-path', 'm', '--attention-backend', 'fa3')
+
+Names are loaded on first use, so ``import detargs`` costs almost nothing and never
+imports pynvml or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .args import ServerArgs
+    from .argv import from_argv, to_argv
+    from .detect import detect
+    from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo
+    from .errors import (
+        Conflict,
+        ConflictError,
+        DetargsError,
+        DetargsWarning,
+        DeviceDetectionError,
+        DeviceError,
+        InvalidArgsError,
+        UnsupportedDeviceError,
+    )
+    from .resolve import Resolution, resolve
+    from .rules import Decision
+    from .version import TargetVersion, target_version
+
+__all__ = [
+    "Arch",
+    "ComputeCapability",
+    "Conflict",
+    "ConflictError",
+    "Decision",
+    "DetargsError",
+    "DetargsWarning",
+    "DeviceDetectionError",
+    "DeviceError",
+    "DeviceInfo",
+    "GpuInfo",
+    "InvalidArgsError",
+    "Resolution",
+    "ServerArgs",
+    "TargetVersion",
+    "UnsupportedDeviceError",
+    "__version__",
+    "detect",
+    "from_argv",
+    "resolve",
+    "target_version",
+    "to_argv",
+]
+
+__version__ = "0.1.0"
+
+_HOMES = {
+    "ServerArgs": "args",
+    "from_argv": "argv",
+    "to_argv": "argv",
+    "detect": "detect",
+    "Arch": "device",
+    "ComputeCapability": "device",
+    "DeviceInfo": "device",
+    "GpuInfo": "device",
+    "Conflict": "errors",
+    "ConflictError": "errors",
+    "DetargsError": "errors",
+    "DetargsWarning": "errors",
+    "DeviceDetectionError": "errors",
+    "DeviceError": "errors",
+    "InvalidArgsError": "errors",
+    "UnsupportedDeviceError": "errors",
+    "Resolution": "resolve",
+    "resolve": "resolve",
+    "Decision": "rules",
+    "TargetVersion": "version",
+    "target_version": "version",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'detargs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,195 @@
+"""``ServerArgs``: one SGLang server launch, as a frozen pydantic model.
+
+A field is one concept, whatever SGLang calls its flag in a given release
+(``cuda_graph_max_bs`` is ``--cuda-graph-max-bs`` up to 0.5.13 and
+``--cuda-graph-max-bs-decode`` after); the argv codec (``detargs.argv``) maps fields
+to the target release's flags. Every other catalogued flag rides along in
+``extra``, keyed by its argparse dest and checked against the catalogue when the
+argv is built.
+
+Which fields the user set is ``model_fields_set``: rules read it so they never
+replace an explicit choice silently.
+
+Values SGLang's parser would take but its server would refuse at start-up (a
+``--tp-size`` of 0, a ``--mem-fraction-static`` above 1) are refused here, earlier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidArgsError
+
+__all__ = [
+    "ATTENTION_BACKENDS",
+    "FIELD_DESTS",
+    "AttentionBackend",
+    "ExtraValue",
+    "KvCacheDtype",
+    "SamplingBackend",
+    "ServerArgs",
+]
+
+AttentionBackend = Literal[
+    "triton", "torch_native", "flex_attention", "dsa", "nsa", "qsa", "dsv4", "compressed",
+    "cutlass_mla", "fa3", "fa4", "flashinfer", "llada2_cfg_flashinfer", "flashmla", "trtllm_mla",
+    "cutedsl_mla", "tokenspeed_mla", "trtllm_mha", "dual_chunk_flash_attn", "hpc_ops",
+    "minicpm_flashattn", "minicpm_flashinfer", "aiter", "wave", "intel_amx", "ascend", "intel_xpu",
+]  # fmt: skip
+"""Every attention backend some catalogued release accepts; each release accepts a subset."""
+
+ATTENTION_BACKENDS: tuple[str, ...] = get_args(AttentionBackend)
+
+SamplingBackend = Literal["flashinfer", "pytorch", "ascend", "intel_xpu", "token_oracle"]
+KvCacheDtype = Literal[
+    "auto", "fp8_e5m2", "fp8_e4m3", "bf16", "bfloat16", "fp4_e2m1", "mxfp8", "nvfp4",
+    "fp4_mx_block16",
+]  # fmt: skip
+
+ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tuple[float, ...]
+"""A passthrough flag's value: typed as the catalogue types it; lists are tuples."""
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+FIELD_DESTS: Mapping[str, tuple[str, ...]] = {
+    "cuda_graph_max_bs": ("cuda_graph_max_bs", "cuda_graph_max_bs_decode"),
+    # up to 0.5.13 argparse names these after the long alias; SGLang copies them over
+    "tp_size": ("tensor_parallel_size", "tp_size"),
+    "dp_size": ("data_parallel_size", "dp_size"),
+    "piecewise_cuda_graph": (
+        "enable_piecewise_cuda_graph",
+        "enforce_piecewise_cuda_graph",
+        "disable_piecewise_cuda_graph",
+    ),
+}
+"""Fields whose argparse dest differs from their name, or changed between releases.
+
+Any other field's dest is its name. ``cuda_graph_backend_prefill`` also carries the
+piecewise choice from 0.5.14 on; the codec handles that one by value."""
+
+
+class ServerArgs(BaseModel):
+    """The arguments of one ``python -m sglang.launch_server`` launch.
+
+    >>> args = ServerArgs(model_path="m", enable_deterministic_inference=True)
+    >>> sorted(args.model_fields_set)
+    ['enable_deterministic_inference', 'model_path']
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    model_path: str | None = None
+    """The model weights: a local directory or a hub id (``--model-path``)."""
+    attention_backend: AttentionBackend | None = None
+    """Attention kernels for prefill and decode (``--attention-backend``)."""
+    prefill_attention_backend: AttentionBackend | None = None
+    """Attention kernels for prefill only (``--prefill-attention-backend``)."""
+    decode_attention_backend: AttentionBackend | None = None
+    """Attention kernels for decode only (``--decode-attention-backend``)."""
+    sampling_backend: SamplingBackend | None = None
+    """Sampling kernels (``--sampling-backend``)."""
+    enable_deterministic_inference: bool = False
+    """Ask SGLang for batch-invariant, run-to-run identical outputs."""
+    disable_radix_cache: bool = False
+    """Turn the prefix (radix) cache off (``--disable-radix-cache``)."""
+    piecewise_cuda_graph: bool | None = None
+    """Piecewise CUDA graphs for prefill: True asks for them, False turns them off.
+
+    Spelled ``--enable-piecewise-cuda-graph`` (0.5.3.post2–0.5.9),
+    ``--enforce-``/``--disable-piecewise-cuda-graph`` (0.5.10–0.5.13) and
+    ``--cuda-graph-backend-prefill tc_piecewise``/``disabled`` (0.5.14 on)."""
+    disable_cuda_graph: bool = False
+    """Turn every CUDA graph off (``--disable-cuda-graph``)."""
+    cuda_graph_max_bs: PositiveInt | None = None
+    """Largest decode batch captured in a CUDA graph (``--cuda-graph-max-bs[-decode]``)."""
+    disable_custom_all_reduce: bool = False
+    """Use NCCL instead of SGLang's custom all-reduce kernel."""
+    enable_torch_symm_mem: bool = False
+    """Use torch symmetric-memory all-reduce."""
+    tp_size: PositiveInt = 1
+    """Tensor-parallel degree (``--tp-size``)."""
+    dp_size: PositiveInt = 1
+    """Data-parallel degree (``--dp-size``)."""
+    kv_cache_dtype: KvCacheDtype = "auto"
+    """KV-cache element type (``--kv-cache-dtype``)."""
+    mem_fraction_static: Annotated[float, Field(gt=0, le=1)] | None = None
+    """Fraction of GPU memory for weights and KV cache (``--mem-fraction-static``)."""
+    trust_remote_code: bool = False
+    """Allow the model's own Python code from its repository."""
+    speculative_algorithm: str | None = None
+    """Speculative decoding algorithm, e.g. ``EAGLE`` or ``STANDALONE``."""
+    speculative_draft_model_path: str | None = None
+    """Draft model for speculative decoding."""
+    speculative_num_steps: PositiveInt | None = None
+    """Draft steps per verification."""
+    speculative_eagle_topk: PositiveInt | None = None
+    """Branching factor of the draft tree."""
+    speculative_num_draft_tokens: PositiveInt | None = None
+    """Draft tokens verified per step."""
+    rl_on_policy_target: Literal["fsdp"] | None = None
+    """Match an RL trainer's numerics; implies deterministic inference (0.5.4.post1 on)."""
+    chunked_prefill_size: int | None = None
+    """Prefill chunk size in tokens; -1 turns chunking off."""
+    random_seed: int | None = None
+    """Seed for SGLang's random number generators."""
+    host: str = "127.0.0.1"
+    """Address the server listens on."""
+    port: Annotated[int, Field(ge=0, le=65535)] = 30000
+    """Port the server listens on."""
+    nnodes: PositiveInt = 1
+    """Number of nodes in a multi-node launch."""
+    node_rank: Annotated[int, Field(ge=0)] = 0
+    """This node's rank in a multi-node launch."""
+    dist_init_addr: str | None = None
+    """``host:port`` of rank 0 for multi-node initialisation."""
+    extra: Mapping[str, ExtraValue] = Field(default_factory=dict)
+    """Every other catalogued flag, by argparse dest (``{"log_level": "debug"}``)."""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise InvalidArgsError(_explain(error)) from None
+
+    @classmethod
+    def validate_dict(cls, data: Mapping[str, Any]) -> ServerArgs:
+        """Build from a mapping, raising ``InvalidArgsError`` (never pydantic's error)."""
+        return cls(**dict(data))
+
+    @field_validator("extra")
+    @classmethod
+    def _sorted_extra(cls, value: Mapping[str, ExtraValue]) -> Mapping[str, ExtraValue]:
+        # a stable key order keeps dumps, argv and fingerprints independent of input order
+        first_class = {dest: name for name in cls.model_fields for dest in _dests(name)}
+        overlap = sorted(dest for dest in value if dest in first_class)
+        if overlap:
+            fields = sorted({first_class[dest] for dest in overlap})
+            raise ValueError(f"{overlap} belong to the fields {fields}; set those, not extra")
+        return dict(sorted(value.items()))
+
+    def user_set(self) -> dict[str, Any]:
+        """The fields the user set, with their values (``extra`` included when set)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def _dests(field: str) -> tuple[str, ...]:
+    return FIELD_DESTS.get(field, (field,))
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "ServerArgs"
+        flag = _flag_for_location(location)
+        parts.append(f"{flag}: {item['msg']} (got {item.get('input')!r})")
+    return "invalid server arguments: " + "; ".join(parts)
+
+
+def _flag_for_location(location: str) -> str:
+    head, _, _ = location.partition(".")
+    if head == "extra":
+        return location
+    return "--" + head.replace("_", "-")

@@ -1,0 +1,245 @@
+"""The ``detargs`` command.
+
+::
+
+    detargs resolve [options] -- <sglang args>   print the final launch (argv, shell or json)
+    detargs explain [options] -- <sglang args>   print each decision and why
+    detargs launch  [options] -- <sglang args>   replace this process with the launcher
+    detargs detect  [--device D] [--json]        print the GPUs a launch would see
+    detargs flags   [--sglang-version V] [FLAG]  list the flags a release takes
+
+SGLang's own arguments go after ``--`` (SGLang has a ``--device`` flag of its own).
+Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure.
+Errors are one paragraph on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from .errors import DetargsError, DetargsWarning
+
+if TYPE_CHECKING:
+    from .resolve import Resolution
+
+__all__ = ["main"]
+
+_FORMATS = ("argv", "shell", "json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    ours, sglang = _split(words)
+    parser = _parser()
+    try:
+        options = parser.parse_args(ours)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if sglang and options.command not in ("resolve", "explain", "launch"):
+        print(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --",
+              file=sys.stderr)
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DetargsWarning)
+        try:
+            code = _COMMANDS[options.command](options, sglang, sys.stdout)
+        except DetargsError as error:
+            _report(caught, sys.stderr)
+            print(f"detargs: error: {error}", file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt:
+            return 130
+    _report(caught, sys.stderr)
+    return code
+
+
+def _split(words: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in words:
+        at = words.index("--")
+        return words[:at], words[at + 1 :]
+    return words, []
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="detargs",
+        description="Deterministic-inference launch arguments for SGLang.",
+        epilog="SGLang's arguments go after --. Exit codes: 0 ok, 2 invalid arguments or "
+        "conflicts, 3 device detection failure.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, summary in (
+        ("resolve", "print the final launch"),
+        ("explain", "print each decision and why"),
+        ("launch", "run the launcher with the resolved argv and env (exec)"),
+    ):
+        command = commands.add_parser(name, help=summary, description=summary)
+        _resolve_options(command)
+        if name == "resolve":
+            command.add_argument("--format", choices=_FORMATS, default="argv",
+                                 help="argv: the launcher's arguments; shell: a full command "
+                                 "line with env; json: everything (default: argv)")
+        if name == "launch":
+            command.add_argument("--dry-run", action="store_true",
+                                 help="print the command line instead of running it")
+    detect = commands.add_parser("detect", help="print the GPUs a launch would see")
+    detect.add_argument("--device", help="a profile name (h100, b200x8) or a saved JSON path; "
+                        "default: DETARGS_DEVICE, then NVML")
+    detect.add_argument("--json", action="store_true", help="print DeviceInfo JSON")
+    flags = commands.add_parser("flags", help="list the flags an SGLang release takes")
+    flags.add_argument("--sglang-version", help="default: installed sglang, else newest")
+    flags.add_argument("flag", nargs="?", help="show one flag's history across releases")
+    return parser
+
+
+def _resolve_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--device", default=None,
+                         help="a profile (h100, b200x8), a saved DeviceInfo JSON path, or "
+                         "'auto' (default: DETARGS_DEVICE, then NVML)")
+    command.add_argument("--sglang-version", default=None,
+                         help="the SGLang release that will run (default: the installed "
+                         "sglang, else the newest catalogued)")
+    command.add_argument("--on-conflict", choices=("error", "override"), default="error",
+                         help="what to do when your flags contradict a rule (default: error)")
+    command.add_argument("--model-arch", default=None,
+                         help="the model's architecture (e.g. DeepseekV2ForCausalLM) when "
+                         "--model-path is not a local directory")
+    command.add_argument("--gpu-index", type=int, default=None,
+                         help="the CUDA device the rules key on, on a mixed machine")
+    command.add_argument("--launcher", default=None,
+                         help="the launcher command (default: 'python -m sglang.launch_server')")
+
+
+def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
+    from .argv import parse_argv
+    from .resolve import DEFAULT_LAUNCHER, resolve
+    from .version import target_version
+
+    target = target_version(options.sglang_version)
+    args, notes = parse_argv(sglang, target)
+    for note in notes:
+        warnings.warn(note, DetargsWarning, stacklevel=1)
+    launcher = DEFAULT_LAUNCHER if options.launcher is None else _launcher(options.launcher)
+    return resolve(
+        args,
+        device=options.device,
+        sglang_version=target,
+        on_conflict=options.on_conflict,
+        model_arch=options.model_arch,
+        gpu_index=options.gpu_index,
+        launcher=launcher,
+    )
+
+
+def _launcher(text: str) -> tuple[str, ...]:
+    from .errors import InvalidArgsError
+
+    try:
+        words = tuple(shlex.split(text))
+    except ValueError as error:
+        raise InvalidArgsError(f"--launcher {text!r}: {error}", flag="--launcher") from None
+    if not words:
+        raise InvalidArgsError("--launcher is empty; give a command such as "
+                               "'python -m sglang.launch_server'", flag="--launcher")
+    return words
+
+
+def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    resolution = _resolution(options, sglang)
+    _warn_all(resolution.warnings)
+    if options.format == "json":
+        print(resolution.to_json(), file=out)
+    elif options.format == "shell":
+        print(resolution.shell(), file=out)
+    else:
+        print(shlex.join(resolution.argv), file=out)
+    return 0
+
+
+def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    resolution = _resolution(options, sglang)
+    print(resolution.explain(), file=out)
+    print(f"launch: {resolution.shell()}", file=out)
+    return 0
+
+
+def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    resolution = _resolution(options, sglang)
+    _warn_all(resolution.warnings)
+    if options.dry_run:
+        print(resolution.shell(), file=out)
+        return 0
+    command, env = resolution.popen_args()
+    out.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as error:
+        from .errors import InvalidArgsError
+
+        raise InvalidArgsError(
+            f"cannot run the launcher {command[0]!r}: {error.strerror}; check --launcher",
+            flag="--launcher",
+        ) from None
+    return 0  # pragma: no cover - exec does not return
+
+
+def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from .detect import detect
+
+    info = detect(options.device)
+    print(info.model_dump_json(indent=2) if options.json else info.describe(), file=out)
+    return 0
+
+
+def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from .catalogue import catalogue_for, flag_history
+    from .errors import InvalidArgsError
+    from .version import target_version
+
+    target = target_version(options.sglang_version)
+    _warn_all(target.warnings)
+    if options.flag:
+        history = flag_history(options.flag)
+        if not history:
+            raise InvalidArgsError(f"{options.flag} is in no catalogued SGLang release",
+                                   flag=options.flag)
+        for flag in history:
+            choices = f" choices={','.join(flag.choices)}" if flag.choices else ""
+            moved = f" -> {flag.replaced_by}" if flag.replaced_by else ""
+            print(f"{flag.span():<28} {flag.kind:<12} dest={flag.dest}{choices}{moved}", file=out)
+        return 0
+    for flag in sorted(catalogue_for(target.release).flags, key=lambda flag: flag.name):
+        kind = flag.kind if not flag.type else f"{flag.kind}:{flag.type}"
+        print(f"{' '.join(flag.options):<56} {kind}", file=out)
+    return 0
+
+
+def _warn_all(texts: Sequence[str]) -> None:
+    for text in texts:
+        print(f"detargs: warning: {text}", file=sys.stderr)
+
+
+def _report(caught: list[warnings.WarningMessage], err: TextIO) -> None:
+    for item in caught:
+        print(f"detargs: warning: {item.message}", file=err)
+
+
+_COMMANDS = {
+    "resolve": _cmd_resolve,
+    "explain": _cmd_explain,
+    "launch": _cmd_launch,
+    "detect": _cmd_detect,
+    "flags": _cmd_flags,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""What the rules need to know about the model: its architecture, and so its family.
+
+The architecture comes from ``architectures[0]`` of a local ``config.json`` when
+``model_path`` is a local directory, or from an explicit ``model_arch``. Nothing is
+fetched from the network: a hub id with no local copy is an unknown family, and the
+resolution says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from .errors import InvalidArgsError
+
+__all__ = ["ABSORBED_MLA_ARCHITECTURES", "ModelFacts", "model_facts"]
+
+ABSORBED_MLA_ARCHITECTURES: Final = frozenset(
+    {
+        "DeepseekV2ForCausalLM",
+        "DeepseekV3ForCausalLM",
+        "DeepseekV32ForCausalLM",
+        "MistralLarge3ForCausalLM",
+        "PixtralForConditionalGeneration",
+        "GlmMoeDsaForCausalLM",
+        "Glm4MoeLiteForCausalLM",
+        "Glm5NextForConditionalGeneration",
+    }
+)
+"""Every architecture some catalogued SGLang release treats as DeepSeek-family
+(absorbed MLA). Which of them a given release checks is in ``detargs.rules``."""
+
+ModelFamily = Literal["absorbed-mla", "other", "unknown"]
+FactSource = Literal["model_arch", "config.json", "none"]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The model facts the rules read."""
+
+    architecture: str | None
+    source: FactSource
+    detail: str
+    """Where the facts came from, or why there are none, as a sentence."""
+
+    @property
+    def family(self) -> ModelFamily:
+        if self.architecture is None:
+            return "unknown"
+        return "absorbed-mla" if self.architecture in ABSORBED_MLA_ARCHITECTURES else "other"
+
+
+def model_facts(model_path: str | None, model_arch: str | None = None) -> ModelFacts:
+    """Read the model's architecture without touching the network."""
+    if model_arch is not None:
+        detail = f"architecture {model_arch} given as model_arch"
+        return ModelFacts(model_arch, "model_arch", detail)
+    if model_path is None:
+        return ModelFacts(None, "none", "no --model-path given, so the model family is unknown")
+    directory = Path(model_path)
+    config = directory / "config.json"
+    if not directory.is_dir():
+        return ModelFacts(
+            None,
+            "none",
+            f"{model_path} is not a local directory, so its family is unknown (nothing is "
+            "fetched); pass model_arch (--model-arch) if it is a DeepSeek-style MLA model",
+        )
+    if not config.is_file():
+        return ModelFacts(None, "none", f"{model_path} has no config.json; the family is unknown")
+    try:
+        data = json.loads(config.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InvalidArgsError(
+            f"--model-path {model_path}: config.json cannot be read ({error}); fix the file or "
+            "pass model_arch (--model-arch)",
+            flag="--model-path",
+        ) from None
+    architectures = data.get("architectures") if isinstance(data, dict) else None
+    if not isinstance(architectures, list) or not architectures:
+        return ModelFacts(None, "none", f"{config} lists no architectures; the family is unknown")
+    first = str(architectures[0])
+    return ModelFacts(first, "config.json", f"architecture {first} from {config}")

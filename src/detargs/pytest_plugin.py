@@ -1,0 +1,82 @@
+"""The detargs pytest plugin (registered through the ``pytest11`` entry point).
+
+It only wires options and fixtures to the library:
+
+- ``--detargs-device D`` and ``--detargs-sglang-version V`` choose the device (a
+  profile, a saved JSON path, or ``auto``) and the SGLang release for the session;
+- ``detargs_device`` gives the ``DeviceInfo``; ``resolve_launch(argv_or_args, **kw)``
+  resolves a launch for that device and release;
+- ``@pytest.mark.detargs_devices("h100", "b200")`` runs a test once per device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    # imported lazily below: loading the plugin must not slow every pytest start
+    from .args import ServerArgs
+    from .device import DeviceInfo
+    from .resolve import Resolution
+
+__all__ = ["ResolveLaunch"]
+
+ResolveLaunch = Callable[..., "Resolution"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("detargs")
+    group.addoption("--detargs-device", default=None,
+                    help="device for detargs fixtures: a profile, a DeviceInfo JSON path or auto")
+    group.addoption("--detargs-sglang-version", default=None,
+                    help="SGLang release detargs resolves for (default: installed, else newest)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "detargs_devices(*profiles): run the test once per detargs device profile"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("detargs_devices")
+    if marker is None or "detargs_device" not in metafunc.fixturenames:
+        return
+    metafunc.parametrize("detargs_device", list(marker.args), indirect=True, ids=str)
+
+
+@pytest.fixture
+def detargs_device(request: pytest.FixtureRequest) -> DeviceInfo:
+    """The device detargs resolves for: a marker's profile, else the option, else detection."""
+    from .detect import detect
+
+    chosen = getattr(request, "param", None) or request.config.getoption("--detargs-device")
+    return detect(chosen)
+
+
+@pytest.fixture
+def detargs_sglang_version(request: pytest.FixtureRequest) -> str:
+    from .version import target_version
+
+    return target_version(request.config.getoption("--detargs-sglang-version")).release
+
+
+@pytest.fixture
+def resolve_launch(detargs_device: DeviceInfo, detargs_sglang_version: str) -> ResolveLaunch:
+    """``resolve_launch(["--enable-deterministic-inference", ...], **resolve_kwargs)``."""
+    from .args import ServerArgs
+    from .argv import parse_argv
+    from .resolve import resolve
+    from .version import target_version
+
+    def _resolve(args: ServerArgs | Sequence[str], **kwargs: Any) -> Resolution:
+        version = kwargs.pop("sglang_version", detargs_sglang_version)
+        if not isinstance(args, ServerArgs):
+            args, _ = parse_argv(list(args), target_version(version))
+        return resolve(args, device=kwargs.pop("device", detargs_device),
+                       sglang_version=version, **kwargs)
+
+    return _resolve

@@ -1,0 +1,306 @@
+"""``resolve``: the user's arguments + the GPU + the SGLang release -> one exact launch.
+
+The engine runs ``detargs.rules.RULES`` in order over a ``Context`` and applies what
+each rule requires, the same way for every rule:
+
+- a field the user did not set takes the required value, recorded as a ``Decision``;
+- a field the user set to the required value stands, and nothing is recorded;
+- a field the user set to another value is a ``Conflict``; all conflicts are
+  gathered and raised together as one ``ConflictError``, unless
+  ``on_conflict="override"``, which replaces the value and records
+  ``overrode_user=True``;
+- an environment variable the caller's environment already holds with another value
+  is a conflict the same way; decided variables go in ``Resolution.env`` and never
+  into ``os.environ``;
+- a ``Refusal`` is a conflict that no override can settle.
+
+Without ``enable_deterministic_inference`` or ``rl_on_policy_target``, nothing is
+decided and no device is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
+
+from .args import ServerArgs
+from .argv import encode_argv, flag_name
+from .detect import detect
+from .device import DeviceInfo
+from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
+from .model import model_facts
+from .rules import RULES, Context, Decision, Refusal
+from .version import TargetVersion, target_version
+
+__all__ = ["DEFAULT_LAUNCHER", "OnConflict", "Resolution", "resolve"]
+
+DEFAULT_LAUNCHER: Final = ("python", "-m", "sglang.launch_server")
+OnConflict = Literal["error", "override"]
+_MIN_CAPABILITY: Final = (8, 0)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One resolved launch: final arguments, argv, environment, and why."""
+
+    args: ServerArgs
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    decisions: tuple[Decision, ...]
+    warnings: tuple[str, ...]
+    device: DeviceInfo | None
+    sglang_version: str
+    launcher: tuple[str, ...] = DEFAULT_LAUNCHER
+    fingerprint: str = field(default="")
+
+    @property
+    def command(self) -> list[str]:
+        """The launcher followed by the argv, ready for ``subprocess.Popen``."""
+        return [*self.launcher, *self.argv]
+
+    def popen_args(
+        self, base_env: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """``(command, env)`` for ``subprocess.Popen``: the resolved env over ``base_env``.
+
+        ``base_env`` defaults to a copy of ``os.environ``; neither is modified.
+        """
+        merged = dict(os.environ if base_env is None else base_env)
+        merged.update(self.env)
+        return self.command, merged
+
+    def shell(self) -> str:
+        """The launch as one POSIX shell line, every word quoted."""
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
+        words = [*assignments, *(shlex.quote(word) for word in self.command)]
+        return " ".join(words)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "argv": list(self.argv),
+            "env": dict(sorted(self.env.items())),
+            "command": self.command,
+            "decisions": [_decision_dict(d) for d in self.decisions],
+            "warnings": list(self.warnings),
+            "device": None if self.device is None else self.device.model_dump(mode="json"),
+            "sglang_version": self.sglang_version,
+            "fingerprint": self.fingerprint,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def explain(self) -> str:
+        """Each decision and why, as a readable table."""
+        lines = [f"SGLang {self.sglang_version}" + _device_line(self.device)]
+        width = max((len(_label(d)) for d in self.decisions), default=0)
+        for decision in self.decisions:
+            label = _label(decision).ljust(width)
+            marker = "  (replaced your value)" if decision.overrode_user else ""
+            lines.append(f"  {label}  {decision.reason} [{decision.rule}]{marker}")
+        if not self.decisions:
+            lines.append("  nothing decided: deterministic inference is not requested")
+        lines += [f"  warning: {text}" for text in self.warnings]
+        lines.append(f"fingerprint {self.fingerprint}")
+        return "\n".join(lines)
+
+
+def resolve(
+    args: ServerArgs,
+    device: DeviceInfo | str | os.PathLike[str] | None = None,
+    sglang_version: str | TargetVersion | None = None,
+    on_conflict: OnConflict = "error",
+    *,
+    model_arch: str | None = None,
+    gpu_index: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    launcher: Sequence[str] = DEFAULT_LAUNCHER,
+) -> Resolution:
+    """Resolve a deterministic launch (see the module docstring for the engine's rules).
+
+    ``device`` is detected only when not given (``detect()`` precedence: argument, then
+    ``DETARGS_DEVICE``, then NVML). ``environ`` is the environment the launch will
+    inherit, read for conflicts only; it defaults to ``os.environ``.
+    """
+    if on_conflict not in ("error", "override"):
+        raise InvalidArgsError(
+            f"on_conflict must be 'error' or 'override', not {on_conflict!r}", flag="--on-conflict"
+        )
+    if not isinstance(args, ServerArgs):
+        raise InvalidArgsError(f"resolve() takes ServerArgs, not {type(args).__name__}")
+    target = target_version(sglang_version)
+    launcher = tuple(launcher)
+    if not launcher:
+        raise InvalidArgsError("the launcher is empty; give a command such as "
+                               "'python -m sglang.launch_server'", flag="--launcher")
+    if not (args.enable_deterministic_inference or args.rl_on_policy_target is not None):
+        device_info = device if isinstance(device, DeviceInfo) else None
+        return _finish(args, {}, (), target, device_info, launcher, (), None)
+    device_info = detect(device, environ=environ)
+    gpu = device_info.launch_gpu(gpu_index)
+    if gpu.capability < _MIN_CAPABILITY:
+        raise UnsupportedDeviceError(
+            f"{gpu.name} ({gpu.capability.sm}) is older than sm80: SGLang's deterministic "
+            "kernels need an Ampere or newer GPU; run on one, or resolve for one with "
+            "--device a100 (device='a100')"
+        )
+    environment = os.environ if environ is None else environ
+    context = Context(
+        args=args,
+        user_set=_user_set(args),
+        gpu=gpu,
+        target=target,
+        model=model_facts(args.model_path, model_arch),
+        environ=dict(environment),
+    )
+    return _run_rules(context, on_conflict, device_info, launcher)
+
+
+def _run_rules(
+    context: Context, on_conflict: OnConflict, device: DeviceInfo, launcher: tuple[str, ...]
+) -> Resolution:
+    values = {name: getattr(context.args, name) for name in context.args.model_fields_set}
+    extra = dict(context.args.extra)
+    env: dict[str, str] = {}
+    decisions: list[Decision] = []
+    conflicts: list[Conflict] = []
+    release = context.target.release
+    warnings: list[str] = list(context.target.warnings)
+    if context.gpu.arch.value == "unknown":
+        warnings.append(
+            f"{context.gpu.name} ({context.gpu.capability.sm}) is newer than any architecture "
+            "detargs knows; the choices below assume it runs what Blackwell runs"
+        )
+    for rule in RULES:
+        changed = False
+        for outcome in rule(context):
+            if isinstance(outcome, Refusal):
+                conflicts.append(Conflict(flag_name(outcome.field, release), outcome.value, None,
+                                          outcome.rule, outcome.reason))
+                continue
+            if outcome.kind == "note":
+                decisions.append(outcome)
+                continue
+            if outcome.kind == "env":
+                current = context.environ.get(outcome.field)
+                if current is not None and current != outcome.value:
+                    if on_conflict == "error":
+                        conflicts.append(Conflict(f"${outcome.field}", current, outcome.value,
+                                                  outcome.rule, outcome.reason))
+                        continue
+                    outcome = replace(outcome, previous=current, overrode_user=True)
+                env[outcome.field] = str(outcome.value)
+                decisions.append(outcome)
+                continue
+            current = context.value(outcome.field)
+            if context.is_set(outcome.field):
+                if current == outcome.value:
+                    continue
+                if on_conflict == "error":
+                    conflicts.append(Conflict(flag_name(outcome.field, release), current,
+                                              outcome.value, outcome.rule, outcome.reason))
+                    continue
+                outcome = replace(outcome, previous=current, overrode_user=True)
+            else:
+                outcome = replace(outcome, previous=current)
+            if outcome.field.startswith("extra."):
+                extra[outcome.field.removeprefix("extra.")] = outcome.value
+            else:
+                values[outcome.field] = outcome.value
+            decisions.append(outcome)
+            changed = True
+        if changed:
+            context = replace(context, args=_rebuild(values, extra))
+    if conflicts:
+        raise ConflictError(conflicts)
+    return _finish(context.args, env, tuple(decisions), context.target, device, launcher,
+                   tuple(warnings), context.gpu.capability.sm)
+
+
+def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> ServerArgs:
+    data = dict(values)
+    if extra:
+        data["extra"] = {dest: value for dest, value in extra.items() if value is not False}
+    return ServerArgs(**data)
+
+
+def _user_set(args: ServerArgs) -> frozenset[str]:
+    names = set(args.model_fields_set) - {"extra"}
+    names.update(f"extra.{dest}" for dest in args.extra)
+    return frozenset(names)
+
+
+def _finish(
+    args: ServerArgs,
+    env: Mapping[str, str],
+    decisions: tuple[Decision, ...],
+    target: TargetVersion,
+    device: DeviceInfo | None,
+    launcher: tuple[str, ...],
+    warnings: tuple[str, ...],
+    capability: str | None,
+) -> Resolution:
+    argv = tuple(encode_argv(args, target))
+    env = dict(sorted(env.items()))
+    return Resolution(
+        args=args,
+        argv=argv,
+        env=env,
+        decisions=decisions,
+        warnings=warnings or target.warnings,
+        device=device,
+        sglang_version=target.release,
+        launcher=launcher,
+        fingerprint=_fingerprint(argv, env, capability, target.release),
+    )
+
+
+def _fingerprint(
+    argv: tuple[str, ...], env: Mapping[str, str], capability: str | None, release: str
+) -> str:
+    # The capability, not the GPU's name: an H100 and an H200 run the same launch.
+    payload = json.dumps(
+        {"argv": list(argv), "env": dict(env), "capability": capability, "sglang": release},
+        sort_keys=True,
+        ensure_ascii=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()[:16]
+
+
+def _label(decision: Decision) -> str:
+    if decision.kind == "env":
+        return f"${decision.field} = {decision.value}"
+    if decision.kind == "note":
+        return f"{decision.field} (kept)"
+    return f"{decision.field} = {_show(decision.value)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _device_line(device: DeviceInfo | None) -> str:
+    if device is None or not device.gpus:
+        return ""
+    gpu = device.gpus[0]
+    return f" on {gpu.name} ({gpu.capability.sm}, {gpu.arch.value}) x{device.count}"
+
+
+def _decision_dict(decision: Decision) -> dict[str, Any]:
+    return {
+        "field": decision.field,
+        "value": decision.value,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "kind": decision.kind,
+        "previous": decision.previous,
+        "overrode_user": decision.overrode_user,
+    }

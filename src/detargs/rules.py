@@ -1,0 +1,443 @@
+"""The deterministic-inference rules: pure functions of a ``Context``, in one tuple.
+
+Each rule reads the context (the arguments so far, the launch GPU, the target
+SGLang release, the model facts, the caller's environment) and returns what it
+requires as ``Decision`` values, each with a reason a user can act on, or a
+``Refusal`` when no value could make the launch deterministic. Rules never look
+at globals, never log and never touch ``os.environ``; whether a required value
+replaces the user's, stands beside it, or conflicts with it is the engine's call
+(``detargs.resolve``), made the same way for every rule.
+
+``RULES`` is the order. What SGLang itself does per release is in
+``../shared/reference``-style tables below (``_since`` tables), read from the wheels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypeVar
+
+from packaging.version import Version
+
+from .args import ServerArgs
+from .device import Arch, GpuInfo
+from .model import ModelFacts
+from .version import TargetVersion
+
+__all__ = [
+    "RULES",
+    "Context",
+    "Decision",
+    "Outcome",
+    "Refusal",
+    "Rule",
+    "deterministic_backends",
+    "radix_backends",
+]
+
+T = TypeVar("T")
+
+DecisionKind = Literal["arg", "env", "note"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A value a rule decided, and why.
+
+    ``kind`` is ``arg`` for a ``ServerArgs`` field (``extra.<dest>`` for a passthrough
+    flag), ``env`` for an environment variable of the launch, ``note`` for something
+    the rule checked and left as it is (``value`` is then what stands).
+    """
+
+    field: str
+    value: Any
+    rule: str
+    reason: str
+    kind: DecisionKind = "arg"
+    previous: Any = None
+    """The value before the decision (the user's, when ``overrode_user``)."""
+    overrode_user: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An incompatibility that no value of ``field`` can fix: the user must drop it."""
+
+    field: str
+    value: Any
+    rule: str
+    reason: str
+
+
+Outcome = Decision | Refusal
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a rule may read."""
+
+    args: ServerArgs
+    """The arguments as they stand: the user's, plus earlier rules' decisions."""
+    user_set: frozenset[str]
+    """Fields the user set (``extra.<dest>`` for passthrough flags)."""
+    gpu: GpuInfo
+    target: TargetVersion
+    model: ModelFacts
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """The environment the launch inherits (read only, for conflicts)."""
+
+    @property
+    def release(self) -> Version:
+        return self.target.version
+
+    def since(self, release: str) -> bool:
+        return self.release >= Version(release)
+
+    def value(self, name: str) -> Any:
+        if name.startswith("extra."):
+            return self.args.extra.get(name.removeprefix("extra."))
+        return getattr(self.args, name)
+
+    def is_set(self, name: str) -> bool:
+        return name in self.user_set
+
+
+Rule = Callable[[Context], tuple[Outcome, ...]]
+
+
+def _since(table: tuple[tuple[str, T], ...], release: Version) -> T:
+    """The value of the newest row whose first release is at or before ``release``."""
+    chosen = table[0][1]
+    for first, value in table:
+        if release >= Version(first):
+            chosen = value
+    return chosen
+
+
+# --- what SGLang does, per release (sglang-rules reference §1a, §1d) ----------------
+
+_DETERMINISTIC_BACKENDS: Final = (
+    ("0.5.3", frozenset({"flashinfer", "fa3", "triton"})),
+    ("0.5.13", frozenset({"flashinfer", "fa3", "triton", "ascend"})),
+    ("0.5.16", frozenset({"ascend", "fa3", "fa4", "flashinfer", "triton"})),
+    ("0.5.19", frozenset({"ascend", "fa3", "fa4", "flashinfer", "intel_xpu", "triton"})),
+)
+_RADIX_BACKENDS: Final[tuple[tuple[str, frozenset[str] | None], ...]] = (
+    ("0.5.3", frozenset({"fa3"})),
+    ("0.5.3.post2", None),  # that release has no radix rule at all
+    ("0.5.4", frozenset({"fa3", "triton"})),
+    ("0.5.13", frozenset({"fa3", "triton", "ascend"})),
+    ("0.5.16", frozenset({"ascend", "fa3", "fa4", "triton"})),
+)
+_MLA_CHECKED_ARCHITECTURES: Final = (
+    ("0.5.3", frozenset[str]()),
+    ("0.5.4.post1", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                               "DeepseekV32ForCausalLM"})),
+    ("0.5.6.post1", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                               "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
+                               "PixtralForConditionalGeneration"})),
+    ("0.5.9", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                         "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
+                         "PixtralForConditionalGeneration", "GlmMoeDsaForCausalLM"})),
+    ("0.5.18", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                          "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
+                          "PixtralForConditionalGeneration", "GlmMoeDsaForCausalLM",
+                          "Glm4MoeLiteForCausalLM"})),
+    ("0.5.20", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                          "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
+                          "PixtralForConditionalGeneration", "GlmMoeDsaForCausalLM",
+                          "Glm4MoeLiteForCausalLM", "Glm5NextForConditionalGeneration"})),
+)  # fmt: skip
+_MLA_BACKENDS: Final = (
+    ("0.5.3", frozenset({"fa3", "triton"})),
+    ("0.5.17", frozenset({"ascend", "fa3", "fa4", "triton"})),
+)
+# The releases whose prefill uses piecewise CUDA graphs unless told otherwise.
+_PIECEWISE_BY_DEFAULT: Final = (
+    ("0.5.3", False),
+    ("0.5.10", True),
+    ("0.5.15", False),
+)
+
+
+def deterministic_backends(release: Version) -> frozenset[str]:
+    """The attention backends SGLang ``release`` accepts in deterministic mode."""
+    return _since(_DETERMINISTIC_BACKENDS, release)
+
+
+def radix_backends(release: Version) -> frozenset[str] | None:
+    """The deterministic backends that keep the radix cache (``None``: no radix rule)."""
+    return _since(_RADIX_BACKENDS, release)
+
+
+# --- where kernels run (sglang-rules reference §1c footnote 3, §1d) ------------------
+
+_NVIDIA_ONLY_ELSEWHERE: Final = {
+    "ascend": "runs on Ascend NPUs only",
+    "intel_xpu": "runs on Intel GPUs only",
+}
+
+
+def _runs_on(backend: str, gpu: GpuInfo, mla: bool) -> str | None:
+    """Why ``backend`` cannot run on ``gpu`` (``None`` when it can)."""
+    major = gpu.capability.major
+    if backend in _NVIDIA_ONLY_ELSEWHERE:
+        return f"{backend} {_NVIDIA_ONLY_ELSEWHERE[backend]}"
+    if backend == "fa3":
+        if major == 9 or (major == 8 and not mla):
+            return None
+        needs = "sm90 for an MLA model" if mla else "sm80–sm90"
+        return f"fa3 needs {needs}; this GPU is {gpu.capability.sm}"
+    if backend == "fa4":
+        if mla and major not in (10, 11):
+            return f"fa4 runs absorbed MLA only on sm100/sm110; this GPU is {gpu.capability.sm}"
+        if major not in (9, 10, 11):
+            return f"fa4 needs sm90, sm100 or sm110; this GPU is {gpu.capability.sm}"
+    return None
+
+
+def _chosen_backend(ctx: Context) -> tuple[str, str]:
+    """The backend detargs picks when the user gives none, and why."""
+    gpu, _mla = ctx.gpu, ctx.model.family == "absorbed-mla"
+    sm = gpu.capability.sm
+    e5m2 = ctx.args.kv_cache_dtype == "fp8_e5m2"
+    if gpu.arch is Arch.HOPPER and not e5m2:
+        return "fa3", f"Hopper ({sm}): fa3 is SGLang's batch-invariant backend built for it"
+    if gpu.arch is Arch.HOPPER:
+        return "triton", (
+            f"Hopper ({sm}) would take fa3, but fa3 does not read an fp8_e5m2 KV cache "
+            "(SGLang rewrites fa3 to triton for it), so triton is chosen directly"
+        )
+    if gpu.arch is Arch.BLACKWELL:
+        return "triton", (
+            f"Blackwell ({sm}): triton is batch-invariant here and keeps the radix cache; "
+            "fa3 does not run on Blackwell and flashinfer would turn the radix cache off"
+        )
+    return "triton", (
+        f"{gpu.arch.value.capitalize()} ({sm}): triton runs on every GPU from sm80, is "
+        "batch-invariant and keeps the radix cache; fa3 is built for Hopper"
+    )
+
+
+# --- the rules ---------------------------------------------------------------------
+
+
+def implied_by_rl_target(ctx: Context) -> tuple[Outcome, ...]:
+    if ctx.args.enable_deterministic_inference or ctx.args.rl_on_policy_target is None:
+        return ()
+    return (
+        Decision(
+            "enable_deterministic_inference",
+            True,
+            "implied_by_rl_target",
+            "--rl-on-policy-target implies deterministic inference; SGLang turns it on late, "
+            "after its piecewise-graph and all-reduce-fusion rules ran, so detargs says it "
+            "up front",
+        ),
+    )
+
+
+def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
+    allowed = deterministic_backends(ctx.release)
+    mla = ctx.model.family == "absorbed-mla"
+    mla_checked = ctx.model.architecture in _since(_MLA_CHECKED_ARCHITECTURES, ctx.release)
+    mla_allowed = _since(_MLA_BACKENDS, ctx.release)
+    choice, why = _chosen_backend(ctx)
+    outcomes: list[Outcome] = []
+    for name in ("attention_backend", "prefill_attention_backend", "decode_attention_backend"):
+        backend = ctx.value(name)
+        if backend is None:
+            continue
+        problem = None
+        if backend not in allowed:
+            problem = (
+                f"SGLang {ctx.target.release} runs deterministic inference only with "
+                f"{', '.join(sorted(allowed))}"
+            )
+        elif mla_checked and backend not in mla_allowed:
+            problem = (
+                f"SGLang {ctx.target.release} allows only {', '.join(sorted(mla_allowed))} "
+                f"for absorbed-MLA models such as {ctx.model.architecture}"
+            )
+        elif (reason := _runs_on(backend, ctx.gpu, mla)) is not None:
+            problem = reason
+        elif backend == "fa3" and ctx.args.kv_cache_dtype == "fp8_e5m2":
+            problem = "fa3 does not read an fp8_e5m2 KV cache; triton does"
+        if problem is not None:
+            outcomes.append(
+                Decision(name, choice, "attention_backend", f"{problem}; detargs picks: {why}")
+            )
+        else:
+            outcomes.append(
+                Decision(
+                    name, backend, "attention_backend",
+                    f"{backend} is kept: SGLang {ctx.target.release} runs it deterministically "
+                    f"and it runs on {ctx.gpu.capability.sm}",
+                    kind="note",
+                )
+            )  # fmt: skip
+    if ctx.args.attention_backend is None and not ctx.is_set("attention_backend"):
+        family = _family_note(ctx.model)
+        outcomes.append(Decision("attention_backend", choice, "attention_backend", why + family))
+    return tuple(outcomes)
+
+
+def _family_note(model: ModelFacts) -> str:
+    if model.family == "unknown":
+        return f" (model family unknown: {model.detail})"
+    if model.family == "absorbed-mla":
+        return f" ({model.architecture} is an absorbed-MLA model; the choice allows it)"
+    return ""
+
+
+def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
+    if ctx.args.sampling_backend == "ascend" and ctx.since("0.5.13"):
+        return (
+            Decision(
+                "sampling_backend", "ascend", "sampling_backend",
+                "an explicit ascend sampling backend is kept, as SGLang does from 0.5.13",
+                kind="note",
+            ),
+        )  # fmt: skip
+    return (
+        Decision(
+            "sampling_backend", "pytorch", "sampling_backend",
+            "pytorch sampling is batch-invariant; flashinfer's sampling kernels are not "
+            "(SGLang replaces any other sampling backend silently)",
+        ),
+    )  # fmt: skip
+
+
+def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
+    rule = "piecewise_cuda_graph"
+    release = ctx.target.release
+    if ctx.args.piecewise_cuda_graph is True:
+        return (
+            Decision(
+                rule, False, rule,
+                "piecewise CUDA graphs capture prefill per batch shape and are not "
+                "batch-invariant; deterministic inference needs them off",
+            ),
+        )  # fmt: skip
+    if not _since(_PIECEWISE_BY_DEFAULT, ctx.release):
+        return (
+            Decision(
+                rule, None, rule,
+                f"SGLang {release} does not use piecewise CUDA graphs unless asked: "
+                "nothing to turn off",
+                kind="note",
+            ),
+        )  # fmt: skip
+    locked = _prefill_graph_locked(ctx)
+    if locked:
+        return (Decision(rule, None, rule, f"prefill CUDA graphs are already set by {locked}",
+                         kind="note"),)  # fmt: skip
+    return (
+        Decision(
+            rule, False, rule,
+            f"SGLang {release} captures prefill in piecewise CUDA graphs by default, and they "
+            "are not batch-invariant",
+        ),
+    )  # fmt: skip
+
+
+def _prefill_graph_locked(ctx: Context) -> str | None:
+    if ctx.args.disable_cuda_graph:
+        return "--disable-cuda-graph"
+    for dest in ("cuda_graph_backend_prefill", "disable_prefill_cuda_graph"):
+        if ctx.args.extra.get(dest) not in (None, False):
+            return "--" + dest.replace("_", "-")
+    return None
+
+
+def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
+    backend = ctx.args.attention_backend
+    capable = radix_backends(ctx.release)
+    if capable is None:
+        return (Decision("disable_radix_cache", ctx.args.disable_radix_cache, "radix_cache",
+                         f"SGLang {ctx.target.release} has no radix-cache rule for deterministic "
+                         "inference; the radix cache stays as given", kind="note"),)  # fmt: skip
+    if backend in capable:
+        return ()
+    return (
+        Decision(
+            "disable_radix_cache", True, "radix_cache",
+            f"the radix cache is not batch-invariant with {backend} in SGLang "
+            f"{ctx.target.release} (only {', '.join(sorted(capable))} keep it)",
+        ),
+    )  # fmt: skip
+
+
+def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
+    if ctx.args.tp_size <= 1:
+        return ()
+    rule = "tensor_parallel"
+    why = f"with --tp-size {ctx.args.tp_size} the all-reduce must add in a fixed order"
+    outcomes: list[Outcome] = [
+        Decision("disable_custom_all_reduce", True, rule,
+                 f"{why}: SGLang's custom all-reduce kernel does not"),
+        Decision("NCCL_ALGO", "allreduce:tree", rule,
+                 f"{why}: NCCL's tree all-reduce does; SGLang sets it inside the server",
+                 kind="env"),
+    ]  # fmt: skip
+    if ctx.since("0.5.18"):
+        outcomes += [
+            Decision("enable_torch_symm_mem", False, rule,
+                     f"{why}: torch symmetric-memory all-reduce does not"),
+            Decision("NCCL_MIN_NCHANNELS", "8", rule,
+                     "a fixed NCCL channel count keeps the reduction order fixed (SGLang 0.5.18+)",
+                     kind="env"),
+            Decision("NCCL_MAX_NCHANNELS", "8", rule,
+                     "a fixed NCCL channel count keeps the reduction order fixed (SGLang 0.5.18+)",
+                     kind="env"),
+        ]  # fmt: skip
+    return tuple(outcomes)
+
+
+def release_incompatibilities(ctx: Context) -> tuple[Outcome, ...]:
+    """What a given SGLang release refuses next to deterministic inference (§1g)."""
+    rule = "release_incompatibilities"
+    release = ctx.target.release
+    outcomes: list[Outcome] = []
+    rejection = ctx.args.extra.get("speculative_use_rejection_sampling")
+    if rejection and ctx.since("0.5.14") and not ctx.since("0.5.23"):
+        outcomes.append(
+            Decision(
+                "extra.speculative_use_rejection_sampling", False, rule,
+                "--speculative-use-rejection-sampling draws from a global RNG in SGLang "
+                f"{release}, "
+                "which is not batch-invariant (allowed on CUDA from 0.5.23)",
+            )
+        )  # fmt: skip
+    a2a = ctx.args.extra.get("moe_a2a_backend")
+    if a2a == "deepep_v2" and ctx.since("0.5.19") and not ctx.since("0.5.21"):
+        outcomes.append(
+            Decision(
+                "extra.moe_a2a_backend", "deepep", rule,
+                f"--moe-a2a-backend deepep_v2 in SGLang {release} does not pass deterministic "
+                "sorting to DeepEP; deepep does",
+            )
+        )  # fmt: skip
+    algorithm = ctx.args.speculative_algorithm
+    if algorithm is not None and algorithm.upper() == "UNO" and ctx.since("0.5.20"):
+        outcomes.append(
+            Refusal(
+                "speculative_algorithm", algorithm, rule,
+                "UNO speculative decoding samples without per-request seeds, so it cannot be "
+                "deterministic; choose another --speculative-algorithm or drop it",
+            )
+        )  # fmt: skip
+    return tuple(outcomes)
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    implied_by_rl_target,
+    attention_backend,
+    sampling_backend,
+    piecewise_cuda_graph,
+    radix_cache,
+    tensor_parallel,
+    release_incompatibilities,
+)
+"""The rules, in the order they run; a later rule sees earlier decisions."""

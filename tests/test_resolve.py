@@ -1,0 +1,140 @@
+"""The resolution engine: conflicts, overrides, environment, idempotence, the result's shape."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from detargs import ConflictError, InvalidArgsError, ServerArgs, from_argv, resolve
+from detargs.testing import fake_device
+
+DETERMINISTIC = ServerArgs(enable_deterministic_inference=True)
+
+
+def test_without_deterministic_mode_nothing_changes() -> None:
+    args = from_argv(["--attention-backend", "flashinfer", "--tp-size", "4"], "0.5.23")
+    launch = resolve(args, sglang_version="0.5.23")  # no device: none is detected
+    assert launch.decisions == ()
+    assert launch.env == {}
+    assert launch.args == args
+    assert list(launch.argv) == ["--attention-backend", "flashinfer", "--tp-size", "4"]
+    assert launch.device is None
+
+
+def test_all_conflicts_are_raised_together() -> None:
+    args = from_argv(["--attention-backend", "fa3", "--sampling-backend", "flashinfer",
+                      "--enable-deterministic-inference"], "0.5.23")  # fmt: skip
+    with pytest.raises(ConflictError) as caught:
+        resolve(args, device="b200", sglang_version="0.5.23", environ={})
+    flags = [conflict.flag for conflict in caught.value.conflicts]
+    assert flags == ["--attention-backend", "--sampling-backend"]
+    first = caught.value.conflicts[0]
+    assert (first.user_value, first.required, first.rule) == ("fa3", "triton", "attention_backend")
+    assert "2 conflicts" in str(caught.value)
+    assert "--on-conflict override" in str(caught.value)
+
+
+def test_override_replaces_and_says_so() -> None:
+    args = from_argv(["--attention-backend", "fa3", "--enable-deterministic-inference"], "0.5.23")
+    launch = resolve(args, device="b200", sglang_version="0.5.23", on_conflict="override",
+                     environ={})  # fmt: skip
+    decision = next(d for d in launch.decisions if d.field == "attention_backend")
+    assert (decision.value, decision.previous, decision.overrode_user) == ("triton", "fa3", True)
+    assert "(replaced your value)" in launch.explain()
+
+
+def test_refusal_survives_override() -> None:
+    args = from_argv(["--speculative-algorithm", "UNO", "--enable-deterministic-inference"],
+                     "0.5.23")  # fmt: skip
+    with pytest.raises(ConflictError, match="UNO"):
+        resolve(args, device="h100", sglang_version="0.5.23", on_conflict="override", environ={})
+
+
+def test_user_value_equal_to_the_rule_stands_silently() -> None:
+    argv = ["--sampling-backend", "pytorch", "--enable-deterministic-inference"]
+    args = from_argv(argv, "0.5.23")
+    launch = resolve(args, device="h100", sglang_version="0.5.23", environ={})
+    assert not [d for d in launch.decisions if d.field == "sampling_backend" and d.kind == "arg"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "outcome"),
+    [
+        pytest.param({}, "decided", id="unset"),
+        pytest.param({"NCCL_ALGO": "allreduce:tree"}, "decided", id="same-value"),
+        pytest.param({"NCCL_ALGO": "ring"}, "conflict", id="other-value"),
+    ],
+)
+def test_environment_conflicts(environ: dict[str, str], outcome: str) -> None:
+    args = ServerArgs(enable_deterministic_inference=True, tp_size=2)
+    if outcome == "conflict":
+        with pytest.raises(ConflictError, match=r"\$NCCL_ALGO ring"):
+            resolve(args, device="h100x2", sglang_version="0.5.23", environ=environ)
+        launch = resolve(args, device="h100x2", sglang_version="0.5.23", environ=environ,
+                         on_conflict="override")  # fmt: skip
+        assert launch.env["NCCL_ALGO"] == "allreduce:tree"
+    else:
+        launch = resolve(args, device="h100x2", sglang_version="0.5.23", environ=environ)
+        assert launch.env["NCCL_ALGO"] == "allreduce:tree"
+
+
+def test_resolution_never_writes_os_environ() -> None:
+    before = dict(os.environ)
+    resolve(ServerArgs(enable_deterministic_inference=True, tp_size=8), device="h100x8",
+            sglang_version="0.5.23", environ={})  # fmt: skip
+    assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("release", ["0.5.3", "0.5.10", "0.5.14", "0.5.18", "0.5.23"])
+@pytest.mark.parametrize("device", ["h100x2", "b200x2", "a100"])
+def test_resolution_is_idempotent(release: str, device: str) -> None:
+    args = ServerArgs(enable_deterministic_inference=True, tp_size=2 if "x2" in device else 1)
+    first = resolve(args, device=device, sglang_version=release, environ={})
+    second = resolve(first.args, device=device, sglang_version=release, environ={})
+    assert [d for d in second.decisions if d.kind == "arg"] == []
+    assert (second.argv, second.env, second.fingerprint) == (first.argv, first.env,
+                                                             first.fingerprint)
+
+
+def test_fingerprint_is_per_capability_not_per_card() -> None:
+    h100 = resolve(DETERMINISTIC, device="h100", sglang_version="0.5.23", environ={})
+    h200 = resolve(DETERMINISTIC, device="h200", sglang_version="0.5.23", environ={})
+    b200 = resolve(DETERMINISTIC, device="b200", sglang_version="0.5.23", environ={})
+    older = resolve(DETERMINISTIC, device="h100", sglang_version="0.5.22", environ={})
+    assert h100.fingerprint == h200.fingerprint
+    assert len({h100.fingerprint, b200.fingerprint, older.fingerprint}) == 3
+
+
+def test_json_form_has_the_documented_keys() -> None:
+    launch = resolve(DETERMINISTIC, device=fake_device("h100"), sglang_version="0.5.23",
+                     environ={})  # fmt: skip
+    data = json.loads(launch.to_json())
+    assert {"argv", "env", "decisions", "device", "sglang_version", "fingerprint"} <= set(data)
+    assert data["argv"] == list(launch.argv)
+    assert data["decisions"][0]["rule"] == "attention_backend"
+
+
+def test_command_and_popen_args() -> None:
+    args = ServerArgs(enable_deterministic_inference=True, tp_size=2)
+    launch = resolve(args, device="h100x2", sglang_version="0.5.23", environ={},
+                     launcher=["sglang", "serve"])  # fmt: skip
+    command, env = launch.popen_args({"PATH": "/bin", "NCCL_ALGO": "ring"})
+    assert command[:2] == ["sglang", "serve"]
+    assert command[2:] == list(launch.argv)
+    assert env == {"PATH": "/bin", "NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8",
+                   "NCCL_MIN_NCHANNELS": "8"}  # fmt: skip
+
+
+def test_explain_names_every_decision() -> None:
+    launch = resolve(DETERMINISTIC, device="b200", sglang_version="0.5.10", environ={})
+    text = launch.explain()
+    for decision in launch.decisions:
+        assert decision.reason in text
+    assert text.startswith("SGLang 0.5.10 on NVIDIA B200 (sm100, blackwell)")
+
+
+def test_bad_on_conflict_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgsError, match="on_conflict"):
+        resolve(DETERMINISTIC, device="h100", on_conflict="ignore")  # type: ignore[arg-type]
