@@ -91,28 +91,65 @@ def test_default_backend_per_architecture(
 @pytest.mark.parametrize(
     ("device", "release", "argv", "conflict"),
     [
-        pytest.param("b200", "0.5.23", ["--attention-backend", "fa3"], "fa3 needs sm80–sm90",
-                     id="fa3-on-blackwell"),
-        pytest.param("h100", "0.5.23", ["--attention-backend", "trtllm_mha"],
-                     "runs deterministic inference only with", id="not-in-allow-list"),
-        pytest.param("h100", "0.5.15", ["--attention-backend", "fa4"],
-                     "runs deterministic inference only with", id="fa4-before-0.5.16"),
-        pytest.param("h100", "0.5.23", ["--attention-backend", "fa3", "--kv-cache-dtype",
-                                        "fp8_e5m2"], "fp8_e5m2", id="fa3-e5m2"),
-        pytest.param("h100", "0.5.23", ["--sampling-backend", "flashinfer"], "pytorch sampling",
-                     id="flashinfer-sampling"),
-        pytest.param("h100", "0.5.12", ["--enforce-piecewise-cuda-graph"], "piecewise",
-                     id="enforce-pcg"),
-        pytest.param("h100", "0.5.17", ["--cuda-graph-backend-prefill", "tc_piecewise"],
-                     "piecewise", id="tc-piecewise"),
-        pytest.param("h100", "0.5.16", ["--speculative-use-rejection-sampling"],
-                     "--speculative-use-rejection-sampling", id="rejection-sampling"),
-        pytest.param("h100", "0.5.19", ["--moe-a2a-backend", "deepep_v2"], "deepep_v2",
-                     id="deepep-v2"),
-        pytest.param("h100", "0.5.20", ["--speculative-algorithm", "UNO"], "UNO",
-                     id="uno"),
-        pytest.param("a100", "0.5.23", ["--attention-backend", "ascend"], "Ascend",
-                     id="ascend-on-nvidia"),
+        pytest.param(
+            "b200",
+            "0.5.23",
+            ["--attention-backend", "fa3"],
+            "fa3 needs sm80–sm90",
+            id="fa3-on-blackwell",
+        ),
+        pytest.param(
+            "h100",
+            "0.5.23",
+            ["--attention-backend", "trtllm_mha"],
+            "runs deterministic inference only with",
+            id="not-in-allow-list",
+        ),
+        pytest.param(
+            "h100",
+            "0.5.15",
+            ["--attention-backend", "fa4"],
+            "runs deterministic inference only with",
+            id="fa4-before-0.5.16",
+        ),
+        pytest.param(
+            "h100",
+            "0.5.23",
+            ["--attention-backend", "fa3", "--kv-cache-dtype", "fp8_e5m2"],
+            "fp8_e5m2",
+            id="fa3-e5m2",
+        ),
+        pytest.param(
+            "h100",
+            "0.5.23",
+            ["--sampling-backend", "flashinfer"],
+            "pytorch sampling",
+            id="flashinfer-sampling",
+        ),
+        pytest.param(
+            "h100", "0.5.12", ["--enforce-piecewise-cuda-graph"], "piecewise", id="enforce-pcg"
+        ),
+        pytest.param(
+            "h100",
+            "0.5.17",
+            ["--cuda-graph-backend-prefill", "tc_piecewise"],
+            "piecewise",
+            id="tc-piecewise",
+        ),
+        pytest.param(
+            "h100",
+            "0.5.16",
+            ["--speculative-use-rejection-sampling"],
+            "--speculative-use-rejection-sampling",
+            id="rejection-sampling",
+        ),
+        pytest.param(
+            "h100", "0.5.19", ["--moe-a2a-backend", "deepep_v2"], "deepep_v2", id="deepep-v2"
+        ),
+        pytest.param("h100", "0.5.20", ["--speculative-algorithm", "UNO"], "UNO", id="uno"),
+        pytest.param(
+            "a100", "0.5.23", ["--attention-backend", "ascend"], "Ascend", id="ascend-on-nvidia"
+        ),
     ],
 )
 def test_conflicts_name_the_flag(device: str, release: str, argv: list[str], conflict: str) -> None:
@@ -142,20 +179,24 @@ def test_fa4_with_mla_needs_sm100(deepseek_v2_lite: Path) -> None:
 def test_explicit_model_arch_and_unknown_family() -> None:
     args = ServerArgs(model_path="org/not-local", enable_deterministic_inference=True)
     unknown = resolve(args, device="b200", sglang_version="0.5.23", environ={})
-    backend = next(d for d in unknown.decisions if d.field == "attention_backend")
-    assert "model family unknown" in backend.reason
+    family = next(d for d in unknown.decisions if d.field == "model")
+    assert "model family unknown" in family.reason
     known = resolve(args, device="b200", sglang_version="0.5.23", environ={},
                     model_arch="DeepseekV3ForCausalLM")  # fmt: skip
-    backend = next(d for d in known.decisions if d.field == "attention_backend")
-    assert "absorbed-MLA" in backend.reason
+    family = next(d for d in known.decisions if d.field == "model")
+    assert "absorbed-MLA" in family.reason
 
 
 @pytest.mark.parametrize(
     ("release", "env", "symm"),
     [
         pytest.param("0.5.17", {"NCCL_ALGO": "allreduce:tree"}, False, id="before-0.5.18"),
-        pytest.param("0.5.18", {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8",
-                                "NCCL_MIN_NCHANNELS": "8"}, True, id="from-0.5.18"),
+        pytest.param(
+            "0.5.18",
+            {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"},
+            True,
+            id="from-0.5.18",
+        ),
     ],
 )
 def test_tensor_parallel(release: str, env: dict[str, str], symm: bool) -> None:

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shlex
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
@@ -100,9 +101,10 @@ class Resolution:
         lines = [f"SGLang {self.sglang_version}" + _device_line(self.device)]
         width = max((len(_label(d)) for d in self.decisions), default=0)
         for decision in self.decisions:
-            label = _label(decision).ljust(width)
-            marker = "  (replaced your value)" if decision.overrode_user else ""
-            lines.append(f"  {label}  {decision.reason} [{decision.rule}]{marker}")
+            marker = ", replaced your value" if decision.overrode_user else ""
+            lines.append(f"  {_label(decision).ljust(width)}  [{decision.rule}{marker}]")
+            lines += textwrap.wrap(decision.reason, 88, initial_indent=" " * 6,
+                                   subsequent_indent=" " * 6, break_on_hyphens=False)
         if not self.decisions:
             lines.append("  nothing decided: deterministic inference is not requested")
         lines += [f"  warning: {text}" for text in self.warnings]
@@ -277,7 +279,8 @@ def _label(decision: Decision) -> str:
     if decision.kind == "env":
         return f"${decision.field} = {decision.value}"
     if decision.kind == "note":
-        return f"{decision.field} (kept)"
+        shown = "unknown" if decision.field == "model" else "unchanged"
+        return f"{decision.field}: {shown if decision.value is None else _show(decision.value)}"
     return f"{decision.field} = {_show(decision.value)}"
 
 

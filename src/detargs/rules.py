@@ -278,17 +278,20 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
                 )
             )  # fmt: skip
     if ctx.args.attention_backend is None and not ctx.is_set("attention_backend"):
-        family = _family_note(ctx.model)
-        outcomes.append(Decision("attention_backend", choice, "attention_backend", why + family))
+        outcomes.append(Decision("attention_backend", choice, "attention_backend", why))
+    outcomes.append(_family_note(ctx.model))
     return tuple(outcomes)
 
 
-def _family_note(model: ModelFacts) -> str:
+def _family_note(model: ModelFacts) -> Decision:
     if model.family == "unknown":
-        return f" (model family unknown: {model.detail})"
-    if model.family == "absorbed-mla":
-        return f" ({model.architecture} is an absorbed-MLA model; the choice allows it)"
-    return ""
+        reason = f"model family unknown: {model.detail}"
+    elif model.family == "absorbed-mla":
+        reason = (f"{model.detail}: an absorbed-MLA (DeepSeek-style) model, so the release's "
+                  "MLA backend list applies")  # fmt: skip
+    else:
+        reason = f"{model.detail}: not an absorbed-MLA model"
+    return Decision("model", model.architecture, "attention_backend", reason, kind="note")
 
 
 def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
