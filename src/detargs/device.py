@@ -188,8 +188,8 @@ class GpuInfo(BaseModel):
     """``GPU-...`` (or ``MIG-...`` for a MIG instance); ``None`` when not known."""
     capability: ComputeCapability
     """The exact compute capability; keeps sm100/103/110/120/121 apart."""
-    arch: Arch
-    """The architecture family, derived from ``capability``."""
+    arch: Arch = Arch.UNKNOWN
+    """The architecture family; derived from ``capability`` when omitted."""
     memory_total_bytes: int | None = None
     """Total device memory as NVML reports it; ``None`` when NVML cannot tell (GB10)."""
     mig: MigInfo | None = None
@@ -200,7 +200,7 @@ class GpuInfo(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _derive_arch(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("arch") is None and "capability" in data:
+        if isinstance(data, dict) and "capability" in data and data.get("arch") is None:
             capability = _coerce_capability(data["capability"])
             return {**data, "capability": capability, "arch": Arch.from_capability(capability)}
         return data

@@ -141,6 +141,8 @@ def lookup(name: str) -> tuple[GpuProfile, int | None]:
     key = _normalise(name)
     if key in _BY_NAME:
         return _BY_NAME[key], None
+    # "h100 x 4" normalises to "h100-x-4"; the count suffix is what is meant.
+    key = re.sub(r"-*([x*])-*(\d+)$", r"x\2", key)
     match = _COUNT_SUFFIX.match(key)
     if match and match["name"] in _BY_NAME:
         return _BY_NAME[match["name"]], int(match["count"])
@@ -182,9 +184,7 @@ def profile(name: str, count: int | None = None) -> DeviceInfo:
 
 def _normalise(name: str) -> str:
     key = re.sub(r"[\s_]+", "-", name.strip().lower())
-    key = re.sub(r"^nvidia-+", "", key)
-    # "h100 x8" normalises to "h100-x8"; the count suffix is what is meant.
-    return re.sub(r"-+(?=[x*]\d+$)", "", key)
+    return re.sub(r"^nvidia-+", "", key)
 
 
 def _unknown_message(name: str, key: str) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar, Final
 
-from detargs.device import ComputeCapability, DeviceInfo, GpuInfo, MigInfo
+from detargs.device import Arch, ComputeCapability, DeviceInfo, GpuInfo, MigInfo
 from detargs.profiles import lookup
 
 __all__ = [
@@ -506,21 +506,37 @@ def _gpu_from_dump(entry: Mapping[str, Any]) -> FakeGpu:
         memory_total=recorded("memory_total"),
         pci_bus_id=str(recorded("pci_busId") or "00000000:00:00.0"),
         mig_mode=None if mig_mode is None else (int(mig_mode[0]), int(mig_mode[1])),
-        mig_devices=tuple(
-            FakeMigDevice(
-                uuid=str(mig["uuid"]),
-                name=str(mig.get("name", "")),
-                memory_total=mig.get("memory_total"),
-                gpu_instance_id=int(mig.get("gpu_instance_id", 0)),
-                compute_instance_id=int(mig.get("compute_instance_id", 0)),
-            )
-            for mig in entry.get("mig_devices", ())
-        ),
+        mig_devices=tuple(_mig_from_dump(mig) for mig in entry.get("mig_devices", ())),
         architecture=int(recorded("nvmlDeviceGetArchitecture") or 0xFFFFFFFF),
     )
 
 
+def _mig_from_dump(entry: Mapping[str, Any]) -> FakeMigDevice:
+    def recorded(key: str, default: Any) -> Any:
+        value = entry.get(key, default)
+        return default if isinstance(value, Mapping) else value
+
+    return FakeMigDevice(
+        uuid=str(recorded("uuid", "")),
+        name=str(recorded("name", "")),
+        memory_total=recorded("memory_total", None),
+        gpu_instance_id=int(recorded("gpu_instance_id", 0)),
+        compute_instance_id=int(recorded("compute_instance_id", 0)),
+    )
+
+
 _FAKE_NAMESPACE: Final = uuid_module.uuid5(uuid_module.NAMESPACE_URL, "detargs.testing.fake_gpu")
+
+
+# NVML_DEVICE_ARCH_* values (nvidia-ml-py 13.x).
+_NVML_ARCH: Final[Mapping[Arch, int]] = {
+    Arch.VOLTA: 5,
+    Arch.TURING: 6,
+    Arch.AMPERE: 7,
+    Arch.ADA: 8,
+    Arch.HOPPER: 9,
+    Arch.BLACKWELL: 10,
+}
 
 
 def fake_gpu(profile_name: str, nvml_index: int = 0, **changes: Any) -> FakeGpu:
@@ -538,6 +554,7 @@ def fake_gpu(profile_name: str, nvml_index: int = 0, **changes: Any) -> FakeGpu:
         memory_total=entry.memory_total_bytes,
         pci_bus_id=f"00000000:{0x18 + 0x10 * nvml_index:02X}:00.0",
         mig_mode=None if entry.capability < ComputeCapability(8, 0) else (0, 0),
+        architecture=_NVML_ARCH.get(entry.arch, 0xFFFFFFFF),
     )
     return FakeGpu(**{**spec.__dict__, **changes})
 
