@@ -352,3 +352,33 @@ def _assert_actionable(message: str, code: int, where: str) -> None:
     assert f"from {where})" in message
     assert "device='h100'" in message
     assert "Traceback" not in message
+
+
+def test_record_nvml_output_replays_to_the_same_device_info(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "record_nvml", SRC.parent / "tools" / "record_nvml.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    recorder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recorder)
+    instance = testing.FakeMigDevice("MIG-5", "NVIDIA A100-SXM4-80GB MIG 7g.80gb", 80 * 2**30, 0, 0)
+    live = FakeNvml(
+        gpus=[
+            fake_gpu("a100", 0, mig_mode=(1, 1), mig_devices=(instance,)),
+            fake_gpu("a100", 1),
+            fake_gpu("dgx-spark", 2),
+        ]
+    )
+    path = tmp_path / "dump.json"
+    assert recorder.main([str(path)], nvml=live) == 0
+    assert (live.init_calls, live.shutdown_calls) == (1, 1)
+    dump = json.loads(path.read_text(encoding="utf-8"))
+    assert dump["devices"][0]["mig_devices"][0]["uuid"] == "MIG-5"
+    assert dump["devices"][2]["memory_total"]["nvml_error"] == 3
+    environ = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    assert probe(environ=environ, nvml=FakeNvml.from_dump(path)) == probe(
+        environ=environ, nvml=live
+    )
