@@ -7,9 +7,10 @@ Run on a machine with NVIDIA GPUs (torch installed for the driver comparison):
 It prints, and saves under DIR when given:
 
 1. ``nvidia-smi`` facts next to ``detargs detect --json`` (name, UUID, capability, memory);
-2. for a set of CUDA_VISIBLE_DEVICES values, the count detargs reports and the count the
-   CUDA driver gives (``torch.cuda.device_count()`` in a fresh process, which runs
-   ``cuInit``), each in its own process so nothing is cached between them;
+2. for a set of CUDA_VISIBLE_DEVICES values, the count detargs reports, the count the
+   CUDA driver gives (``cuInit`` + ``cuDeviceGetCount`` through ctypes) and the count
+   ``torch.cuda.device_count()`` gives (torch reads NVML with its own emulation of the
+   driver's rules first), each in a fresh process so nothing is cached between them;
 3. whether detection imported torch (it must not).
 
 Every child process gets its own environment; this script never changes ``os.environ``.
@@ -27,6 +28,13 @@ from pathlib import Path
 from typing import Any
 
 _TORCH_COUNT = "import torch; print(torch.cuda.device_count())"
+# The driver itself, with no library's emulation in between: cuInit, then cuDeviceGetCount.
+_DRIVER_COUNT = (
+    "import ctypes; cuda = ctypes.CDLL('libcuda.so.1'); status = cuda.cuInit(0); "
+    "count = ctypes.c_int(0); "
+    "print(f'cuInit {status}' if status else (cuda.cuDeviceGetCount(ctypes.byref(count)) or "
+    "count.value))"
+)
 _NO_TORCH = (
     "import sys; from detargs import detect; info = detect(); "
     "print(len(info.gpus), 'torch' in sys.modules, 'pynvml' in sys.modules)"
@@ -46,6 +54,11 @@ def _env(**changes: str | None) -> dict[str, str]:
         else:
             env[name] = value
     return env
+
+
+def _count(snippet: str, cvd: str | None) -> str:
+    code, out, _ = _run([sys.executable, "-c", snippet], _env(CUDA_VISIBLE_DEVICES=cvd))
+    return out.splitlines()[-1] if code == 0 and out else f"exit {code}"
 
 
 def _smi() -> list[dict[str, str]]:
@@ -94,7 +107,8 @@ def main() -> int:
         }
         for what, (smi_value, ours) in checks.items():
             verdict = "match" if smi_value == ours else "DIFFERS"
-            print(f"  gpu {row['index']} {what:<11} nvidia-smi={smi_value!r:<46} detargs={ours!r} {verdict}")
+            print(f"  gpu {row['index']} {what:<11} nvidia-smi={smi_value!r:<46} "
+                  f"detargs={ours!r} {verdict}")
     if len(smi) != len(gpus):
         print(f"  count: nvidia-smi {len(smi)}, detargs {len(gpus)} DIFFERS")
 
@@ -105,24 +119,23 @@ def main() -> int:
         ("0,-1", "0,-1"), ("-1,0", "-1,0"), ("1", "1"), ("1,0", "1,0"), (" 0", " 0"),
         ("0abc", "0abc"), ("GPU-", "GPU-"), ("MIG-x", "MIG-x"), ("uuid,0", f"{uuid},0"),
     ]  # fmt: skip
-    print("\n== CUDA_VISIBLE_DEVICES: detargs vs the CUDA driver (torch.cuda.device_count)")
-    print(f"  {'case':<20} {'value':<30} {'detargs':<22} {'driver':<8} verdict")
+    print("\n== CUDA_VISIBLE_DEVICES: detargs vs the CUDA driver (cuInit) and torch")
+    print(f"  {'case':<20} {'value':<30} {'detargs':<8} {'driver':<11} {'torch':<6} verdict")
     rows = []
     for label, value in cases:
         code, info, err = _detect(value)
         ours = str(len(info["gpus"])) if code == 0 else f"exit {code}"
-        t_code, t_out, t_err = _run([sys.executable, "-c", _TORCH_COUNT],
-                                    _env(CUDA_VISIBLE_DEVICES=value))  # fmt: skip
-        driver = t_out.splitlines()[-1] if t_code == 0 and t_out else f"exit {t_code}"
-        # a repeated device makes cuInit fail: torch then reports 0, detargs an error (exit 3)
-        agrees = ours == driver or (driver == "0" and ours == "exit 3")
+        driver = _count(_DRIVER_COUNT, value)
+        torch = _count(_TORCH_COUNT, value)
+        # cuInit 100 is "no device"; 101 (a repeated device) is what detargs exits 3 for
+        agrees = ours == driver or (driver, ours) in {("cuInit 100", "0"), ("cuInit 101", "exit 3")}
         verdict = "agrees" if agrees else "DIFFERS"
         shown = "unset" if value is None else repr(value)
-        print(f"  {label:<20} {shown:<30} {ours:<22} {driver:<8} {verdict}")
+        print(f"  {label:<20} {shown:<30} {ours:<8} {driver:<11} {torch:<6} {verdict}")
         if code != 0:
             print(f"      detargs: {err.splitlines()[-1] if err else ''}")
         rows.append({"case": label, "value": value, "detargs": ours, "driver": driver,
-                     "agrees": agrees, "stderr": err})  # fmt: skip
+                     "torch": torch, "agrees": agrees, "stderr": err})  # fmt: skip
     report["cuda_visible_devices"] = rows
 
     code, out, err = _run([sys.executable, "-c", _NO_TORCH], _env())
