@@ -66,7 +66,7 @@ _STUB_MARK: Final = "__detargs_stub__"
 
 
 def _pip(*args: str) -> None:
-    subprocess.run(  # noqa: S603 - fixed argv, no shell
+    subprocess.run(
         [sys.executable, "-m", "pip", *args],
         check=True,
         stdout=subprocess.DEVNULL,
@@ -118,7 +118,7 @@ def ensure_release(release: str) -> Path:
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108
+        "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -146,7 +146,7 @@ def _run_child(
             "release": release, "mode": mode, "payload": payload, "flavour": flavour,
             "paths": [str(root), str(deps)],
         }))
-        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.run(
             [sys.executable, "-I", "-S", "-W", "ignore", str(Path(__file__).resolve()),
              "--child", str(request), str(result)],
             cwd=tmp,
@@ -182,7 +182,7 @@ def release_list(low: str = "0.5.3", high: str = "0.5.23") -> list[str]:
     """Every published sglang release in ``[low, high]`` (post releases included), ascending."""
     from packaging.version import Version
 
-    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+    proc = subprocess.run(
         [sys.executable, "-m", "pip", "index", "versions", "sglang"],
         capture_output=True, text=True, check=True,
     )
@@ -368,7 +368,7 @@ class _StubLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = _StubModule(spec.name)
         module.__path__ = []
-        module.__version__ = STUB_VERSION
+        module.__dict__["__version__"] = STUB_VERSION
         setattr(module, _STUB_MARK, True)
         return module
 
@@ -508,9 +508,10 @@ def _describe(
         kind = "append"
     elif type(action) is argparse._StoreAction:
         kind = "value" if nargs is None else "nargs"
+    elif isinstance(action, argparse.BooleanOptionalAction):
+        kind = "bool_optional"  # ``--x/--no-x``: split into two flags by the builder
     elif isinstance(action, (argparse._HelpAction, argparse._VersionAction,
-                             argparse._CountAction, argparse._AppendConstAction,
-                             argparse.BooleanOptionalAction)):
+                             argparse._CountAction, argparse._AppendConstAction)):
         kind = f"unsupported:{type(action).__name__}"
         notes.append(f"{where}: unsupported action class {type(action).__name__}")
     else:
@@ -605,8 +606,8 @@ def _child(request_file: str, result_file: str) -> int:
                     parser.parse_args(argv)
             except SystemExit as exc:
                 ok = exc.code in (0, None)
-                error = err.getvalue().strip().splitlines()[-1:] or [f"exit {exc.code}"]
-                error = error[0]
+                lines = err.getvalue().strip().splitlines()
+                error = lines[-1] if lines else f"exit {exc.code}"
             except Exception as exc:  # e.g. a deprecated action raising ValueError
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             result.append({"argv": argv, "ok": ok, "error": error})

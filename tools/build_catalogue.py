@@ -34,10 +34,11 @@ from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _sglang_parser  # noqa: E402
+import _sglang_parser
 
 REPO: Final = Path(__file__).resolve().parent.parent
 DATA_FILE: Final = REPO / "src" / "detargs" / "_data" / "sglang_flags.json"
+KINDS: Final = ("store_true", "store_false", "store_const", "value", "nargs", "append", "noop")
 NO_VALUE_KINDS: Final = ("store_true", "store_false", "store_const", "noop")
 LOW: Final = "0.5.3"
 HIGH: Final = "0.5.23"
@@ -65,7 +66,7 @@ def normalise(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
         facts["replaced_by"] = _flag_token(facts["replaced_by"])
         if facts["kind"] in NO_VALUE_KINDS and facts["nargs"] == 0:
             facts["nargs"] = None  # argparse's nargs=0 of a value-less action says nothing more
-        if action["kind"] == "unsupported:BooleanOptionalAction":
+        if action["kind"] == "bool_optional":
             positive = [o for o in action["options"] if not o.startswith("--no-")]
             negative = [o for o in action["options"] if o.startswith("--no-")]
             for options, kind in ((positive, "store_true"), (negative, "store_false")):
@@ -73,6 +74,8 @@ def normalise(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
                     flags.append({**facts, "options": options, "kind": kind, "nargs": None,
                                   "const": None, "type": None})
             continue
+        if facts["kind"] not in KINDS:
+            raise ValueError(f"{facts['options'][0]}: unsupported kind {facts['kind']!r}")
         flags.append(facts)
     return flags, rejected
 
@@ -127,7 +130,8 @@ def build(
     releases: Sequence[str], jobs: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        raws = dict(zip(releases, pool.map(_sglang_parser.extract_flags, releases)))
+        found = pool.map(_sglang_parser.extract_flags, releases)
+        raws = dict(zip(releases, found, strict=True))
     per_release: dict[str, list[dict[str, Any]]] = {}
     rejected_per_release: dict[str, list[dict[str, Any]]] = {}
     report: dict[str, Any] = {"notes": {}, "fn_types": {}, "kinds": {}, "types": {},

@@ -161,7 +161,7 @@ def verify(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         raws = pool.map(_sglang_parser.extract_flags, releases)
         probes = pool.map(probe, releases if with_probe else [])
-        for release, raw in zip(releases, raws):
+        for release, raw in zip(releases, raws, strict=True):
             problems = compare(release, raw, keys)
             notes: list[str] = []
             if with_probe:
@@ -186,7 +186,7 @@ def check_file(path: Path, json_out: Path | None, jobs: int) -> int:
     results: dict[str, list[dict[str, Any]]] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         answers = pool.map(_sglang_parser.check_argvs, request.keys(), request.values())
-        for release, outcome in zip(request.keys(), answers):
+        for release, outcome in zip(request.keys(), answers, strict=True):
             results[release] = outcome
             for item in outcome:
                 argv = " ".join(item["argv"])
