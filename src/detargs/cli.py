@@ -6,7 +6,9 @@
     detargs explain [options] -- <sglang args>   print each decision and why
     detargs launch  [options] -- <sglang args>   replace this process with the launcher
     detargs detect  [--device D] [--json]        print the GPUs a launch would see
-    detargs flags   [--sglang-version V] [FLAG]  list the flags a release takes
+    detargs flags   [--sglang-version V] [FLAG]  list the flags a release takes, or one
+                                                 flag's history (FLAG without dashes, or
+                                                 after --)
 
 SGLang's own arguments go after ``--`` (SGLang has a ``--device`` flag of its own).
 Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure.
@@ -42,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = parser.parse_args(ours)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    if options.command == "flags" and options.flag is None and len(sglang) == 1:
+        # argparse reads "--attention-backend" as an option of its own; after -- it is a name
+        options.flag, sglang = sglang[0], []
     if sglang and options.command not in ("resolve", "explain", "launch"):
         print(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --",
               file=sys.stderr)
@@ -95,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     detect.add_argument("--json", action="store_true", help="print DeviceInfo JSON")
     flags = commands.add_parser("flags", help="list the flags an SGLang release takes")
     flags.add_argument("--sglang-version", help="default: installed sglang, else newest")
-    flags.add_argument("flag", nargs="?", help="show one flag's history across releases")
+    flags.add_argument("flag", nargs="?", help="show one flag's history across releases, "
+                       "written without its dashes (cuda-graph-max-bs) or after -- "
+                       "(detargs flags -- --cuda-graph-max-bs)")
     return parser
 
 
@@ -207,10 +214,10 @@ def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> i
     target = target_version(options.sglang_version)
     _warn_all(target.warnings)
     if options.flag:
-        history = flag_history(options.flag)
+        name = options.flag if options.flag.startswith("-") else f"--{options.flag}"
+        history = flag_history(name)
         if not history:
-            raise InvalidArgsError(f"{options.flag} is in no catalogued SGLang release",
-                                   flag=options.flag)
+            raise InvalidArgsError(f"{name} is in no catalogued SGLang release", flag=name)
         for flag in history:
             choices = f" choices={','.join(flag.choices)}" if flag.choices else ""
             moved = f" -> {flag.replaced_by}" if flag.replaced_by else ""

@@ -43,8 +43,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("detargs_devices")
-    if marker is None or "detargs_device" not in metafunc.fixturenames:
+    if marker is None:
         return
+    # a marker that parametrizes nothing would pass silently without testing any device
+    if "detargs_device" not in metafunc.fixturenames:
+        raise pytest.UsageError(
+            f"@pytest.mark.detargs_devices on {metafunc.definition.nodeid}: the test uses no "
+            "detargs fixture (detargs_device or resolve_launch), so it would run on no device"
+        )
+    if not marker.args:
+        raise pytest.UsageError(
+            f"@pytest.mark.detargs_devices on {metafunc.definition.nodeid} names no device; "
+            'write e.g. @pytest.mark.detargs_devices("h100", "b200")'
+        )
     metafunc.parametrize("detargs_device", list(marker.args), indirect=True, ids=str)
 
 
