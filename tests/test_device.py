@@ -198,3 +198,18 @@ def test_describe_shows_warnings_and_empty_reason() -> None:
 
 def test_module_doctests() -> None:
     assert doctest.testmod(device).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("capability", "arch", "target"),
+    [
+        pytest.param("9.0", Arch.CDNA2, "gfx90a", id="gfx90a"),
+        pytest.param("9.4", Arch.CDNA3, "gfx942", id="gfx942"),
+        pytest.param("9.5", Arch.CDNA4, "gfx950", id="gfx950"),
+    ],
+)
+def test_amd_capability_reads_as_a_gfx_target(capability: str, arch: Arch, target: str) -> None:
+    gpu = GpuInfo(index=0, name="AMD Instinct", capability=capability, vendor="amd")
+    assert (gpu.arch, gpu.target) == (arch, target)
+    nvidia = GpuInfo(index=0, name="NVIDIA", capability=capability)
+    assert nvidia.arch is Arch.HOPPER

@@ -75,6 +75,8 @@ def test_mla_fp8_fixture(device: str, release: str, deepseek_v2_lite: Path) -> N
         pytest.param("l40s", "0.5.12", "triton", False, id="ada-triton"),
         pytest.param("b200", "0.5.3", "triton", True, id="0.5.3-radix-only-fa3"),
         pytest.param("h100", "0.5.3", "fa3", False, id="0.5.3-fa3-keeps-radix"),
+        pytest.param("mi300x", "0.5.23", "triton", False, id="rocm-cdna3-triton"),
+        pytest.param("mi355x", "0.5.12", "triton", False, id="rocm-cdna4-triton"),
     ],
 )
 def test_default_backend_per_architecture(
@@ -150,6 +152,10 @@ def test_default_backend_per_architecture(
         pytest.param(
             "a100", "0.5.23", ["--attention-backend", "ascend"], "Ascend", id="ascend-on-nvidia"
         ),
+        pytest.param("mi300x", "0.5.23", ["--attention-backend", "fa3"], "NVIDIA GPUs only",
+                     id="fa3-on-rocm"),
+        pytest.param("mi300x8", "0.5.23", ["--tp-size", "8", "--disable-custom-all-reduce"],
+                     "RCCL", id="rocm-tp-above-2-custom-all-reduce-off"),
     ],
 )
 def test_conflicts_name_the_flag(device: str, release: str, argv: list[str], conflict: str) -> None:
@@ -205,6 +211,21 @@ def test_tensor_parallel(release: str, env: dict[str, str], symm: bool) -> None:
     assert launch.env == env
     assert "--disable-custom-all-reduce" in launch.argv
     assert any(d.field == "enable_torch_symm_mem" for d in launch.decisions) is symm
+
+
+@pytest.mark.parametrize(
+    ("release", "tp", "flags"),
+    [
+        pytest.param("0.5.23", 8, [], id="rocm-one-stage-all-reduce"),
+        pytest.param("0.5.23", 2, ["--disable-custom-all-reduce"], id="rocm-tp2-custom-ar-off"),
+        pytest.param("0.5.22", 8, ["--disable-custom-all-reduce"], id="rocm-before-0.5.23"),
+    ],
+)
+def test_rocm_tensor_parallel_sets_no_nccl(release: str, tp: int, flags: list[str]) -> None:
+    args = from_argv(["--enable-deterministic-inference", "--tp-size", str(tp), *flags], release)
+    launch = resolve(args, device=f"mi300x{tp}", sglang_version=release, environ={})
+    assert launch.env == {}
+    assert ("--disable-custom-all-reduce" in launch.argv) is bool(flags)
 
 
 def test_rl_on_policy_target_implies_deterministic() -> None:

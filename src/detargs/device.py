@@ -37,6 +37,7 @@ __all__ = [
     "DeviceSource",
     "GpuInfo",
     "MigInfo",
+    "Vendor",
 ]
 
 
@@ -106,12 +107,23 @@ class Arch(str, enum.Enum):
     ADA = "ada"
     HOPPER = "hopper"
     BLACKWELL = "blackwell"
+    CDNA2 = "cdna2"
+    CDNA3 = "cdna3"
+    CDNA4 = "cdna4"
     UNKNOWN = "unknown"
 
     @classmethod
-    def from_capability(cls, capability: ComputeCapability | tuple[int, int]) -> Arch:
-        """The family a capability belongs to (NVIDIA's CUDA GPUs table)."""
+    def from_capability(
+        cls, capability: ComputeCapability | tuple[int, int], vendor: Vendor = "nvidia"
+    ) -> Arch:
+        """The family a capability belongs to (NVIDIA's CUDA GPUs table).
+
+        For AMD GPUs the capability is what ROCm builds of torch report, the gfx
+        target's digits: gfx90a is 9.0 (CDNA2), gfx942 is 9.4 (CDNA3), gfx950 9.5 (CDNA4).
+        """
         major, minor = capability
+        if vendor == "amd":
+            return _AMD_ARCH.get((major, minor), cls.UNKNOWN)
         exact = _ARCH_BY_CAPABILITY.get((major, minor))
         if exact is not None:
             return exact
@@ -132,12 +144,21 @@ _ARCH_BY_CAPABILITY: dict[tuple[int, int], Arch] = {
     (8, 7): Arch.AMPERE,
     (8, 9): Arch.ADA,
 }
+_AMD_ARCH: dict[tuple[int, int], Arch] = {
+    (9, 0): Arch.CDNA2,
+    (9, 4): Arch.CDNA3,
+    (9, 5): Arch.CDNA4,
+}
+_AMD_TARGETS: dict[tuple[int, int], str] = {(9, 0): "gfx90a", (9, 4): "gfx942", (9, 5): "gfx950"}
 _ARCH_BY_MAJOR: dict[int, Arch] = {
     9: Arch.HOPPER,
     10: Arch.BLACKWELL,
     11: Arch.BLACKWELL,
     12: Arch.BLACKWELL,
 }
+
+Vendor = Literal["nvidia", "amd"]
+"""Who makes the GPU. NVML sees NVIDIA GPUs only; AMD ones come from profiles or JSON."""
 
 DeviceSource = Literal["nvml", "profile", "fake", "file"]
 """Where a ``DeviceInfo`` came from: a live NVML probe, a built-in profile, a test
@@ -190,6 +211,8 @@ class GpuInfo(BaseModel):
     """The exact compute capability; keeps sm100/103/110/120/121 apart."""
     arch: Arch = Arch.UNKNOWN
     """The architecture family; derived from ``capability`` when omitted."""
+    vendor: Vendor = "nvidia"
+    """``amd`` for ROCm GPUs, whose capability is their gfx target's digits."""
     memory_total_bytes: int | None = None
     """Total device memory as NVML reports it; ``None`` when NVML cannot tell (GB10)."""
     mig: MigInfo | None = None
@@ -202,7 +225,8 @@ class GpuInfo(BaseModel):
     def _derive_arch(cls, data: Any) -> Any:
         if isinstance(data, dict) and "capability" in data and data.get("arch") is None:
             capability = _coerce_capability(data["capability"])
-            return {**data, "capability": capability, "arch": Arch.from_capability(capability)}
+            arch = Arch.from_capability(capability, data.get("vendor", "nvidia"))
+            return {**data, "capability": capability, "arch": arch}
         return data
 
     @field_validator("capability", mode="before")
@@ -212,7 +236,7 @@ class GpuInfo(BaseModel):
 
     @model_validator(mode="after")
     def _check_arch(self) -> GpuInfo:
-        expected = Arch.from_capability(self.capability)
+        expected = Arch.from_capability(self.capability, self.vendor)
         if self.arch is not expected:
             raise ValueError(
                 f"arch {self.arch.value!r} contradicts capability {self.capability} "
@@ -227,9 +251,17 @@ class GpuInfo(BaseModel):
             return None
         return self.memory_total_bytes / 2**30
 
+    @property
+    def target(self) -> str:
+        """The kernel target: ``sm90``, ``sm100`` … on NVIDIA, ``gfx942`` … on AMD."""
+        if self.vendor == "amd":
+            major, minor = self.capability
+            return _AMD_TARGETS.get((major, minor), f"gfx{major}{minor}?")
+        return self.capability.sm
+
     def summary(self) -> str:
         """One line: ``0: NVIDIA H200 (9.0, sm90, hopper)``."""
-        return f"{self.index}: {self.name} ({self.capability}, {self.capability.sm}, {self.arch})"
+        return f"{self.index}: {self.name} ({self.capability}, {self.target}, {self.arch})"
 
 
 def _coerce_capability(value: Any) -> Any:
@@ -384,7 +416,7 @@ def _row(gpu: GpuInfo) -> tuple[str, ...]:
         str(gpu.index),
         "-" if gpu.nvml_index is None else str(gpu.nvml_index),
         gpu.name,
-        f"{gpu.capability} ({gpu.capability.sm})",
+        f"{gpu.capability} ({gpu.target})",
         gpu.arch.value,
         memory,
         mig,

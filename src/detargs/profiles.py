@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-from detargs.device import Arch, ComputeCapability, DeviceInfo, GpuInfo
+from detargs.device import Arch, ComputeCapability, DeviceInfo, GpuInfo, Vendor
 from detargs.errors import DeviceDetectionError
 
 __all__ = ["MAX_COUNT", "PROFILES", "GpuProfile", "lookup", "profile", "profile_names"]
@@ -50,10 +50,11 @@ class GpuProfile(NamedTuple):
     aliases: tuple[str, ...] = ()
     note: str = ""
     """Which product variant the facts describe."""
+    vendor: Vendor = "nvidia"
 
     @property
     def arch(self) -> Arch:
-        return Arch.from_capability(self.capability)
+        return Arch.from_capability(self.capability, self.vendor)
 
     @property
     def memory_total_bytes(self) -> int | None:
@@ -116,7 +117,15 @@ PROFILES: Final[tuple[GpuProfile, ...]] = (
     GpuProfile("a10", "NVIDIA A10", _cc(8, 6), 23028, (), "24 GB GDDR6"),
     GpuProfile("t4", "Tesla T4", _cc(7, 5), 15360, (), "16 GB GDDR6"),
     GpuProfile("v100", "Tesla V100-SXM2-32GB", _cc(7, 0), 32768, ("v100-32gb",), "32 GB SXM2"),
-)
+    # AMD Instinct, for ROCm launches: NVML cannot see them, so only profiles or JSON.
+    # Capability is the gfx target as ROCm torch reports it; memory is not recorded.
+    GpuProfile("mi355x", "AMD Instinct MI355X", _cc(9, 5), None, ("mi355",), "CDNA4, gfx950",
+               "amd"),
+    GpuProfile("mi325x", "AMD Instinct MI325X", _cc(9, 4), None, ("mi325",), "CDNA3, gfx942",
+               "amd"),
+    GpuProfile("mi300x", "AMD Instinct MI300X", _cc(9, 4), None, ("mi300",), "CDNA3, gfx942",
+               "amd"),
+)  # fmt: skip
 
 _BY_NAME: Final[Mapping[str, GpuProfile]] = {
     name: entry for entry in PROFILES for name in (entry.key, *entry.aliases)
@@ -175,6 +184,7 @@ def profile(name: str, count: int | None = None) -> DeviceInfo:
             name=entry.name,
             capability=entry.capability,
             arch=entry.arch,
+            vendor=entry.vendor,
             memory_total_bytes=entry.memory_total_bytes,
         )
         for index in range(chosen)

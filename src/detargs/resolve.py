@@ -145,9 +145,9 @@ def resolve(
         return _finish(args, {}, (), target, device_info, launcher, (), None)
     device_info = detect(device, environ=environ)
     gpu = device_info.launch_gpu(gpu_index)
-    if gpu.capability < _MIN_CAPABILITY:
+    if gpu.vendor == "nvidia" and gpu.capability < _MIN_CAPABILITY:
         raise UnsupportedDeviceError(
-            f"{gpu.name} ({gpu.capability.sm}) is older than sm80: SGLang's deterministic "
+            f"{gpu.name} ({gpu.target}) is older than sm80: SGLang's deterministic "
             "kernels need an Ampere or newer GPU; run on one, or resolve for one with "
             "--device a100 (device='a100')"
         )
@@ -175,7 +175,7 @@ def _run_rules(
     warnings: list[str] = list(context.target.warnings)
     if context.gpu.arch.value == "unknown":
         warnings.append(
-            f"{context.gpu.name} ({context.gpu.capability.sm}) is newer than any architecture "
+            f"{context.gpu.name} ({context.gpu.target}) is newer than any architecture "
             "detargs knows; the choices below assume it runs what Blackwell runs"
         )
     for rule in RULES:
@@ -221,7 +221,7 @@ def _run_rules(
     if conflicts:
         raise ConflictError(conflicts)
     return _finish(context.args, env, tuple(decisions), context.target, device, launcher,
-                   tuple(warnings), context.gpu.capability.sm)
+                   tuple(warnings), context.gpu.target)
 
 
 def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> ServerArgs:
@@ -294,7 +294,7 @@ def _device_line(device: DeviceInfo | None) -> str:
     if device is None or not device.gpus:
         return ""
     gpu = device.gpus[0]
-    return f" on {gpu.name} ({gpu.capability.sm}, {gpu.arch.value}) x{device.count}"
+    return f" on {gpu.name} ({gpu.target}, {gpu.arch.value}) x{device.count}"
 
 
 def _decision_dict(decision: Decision) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal, TypeVar
 from packaging.version import Version
 
 from .args import ServerArgs
+from .catalogue import release_version
 from .device import Arch, GpuInfo
 from .model import ModelFacts
 from .version import TargetVersion
@@ -92,7 +93,7 @@ class Context:
         return self.target.version
 
     def since(self, release: str) -> bool:
-        return self.release >= Version(release)
+        return self.release >= release_version(release)
 
     def value(self, name: str) -> Any:
         if name.startswith("extra."):
@@ -110,7 +111,7 @@ def _since(table: tuple[tuple[str, T], ...], release: Version) -> T:
     """The value of the newest row whose first release is at or before ``release``."""
     chosen = table[0][1]
     for first, value in table:
-        if release >= Version(first):
+        if release >= release_version(first):
             chosen = value
     return chosen
 
@@ -184,24 +185,31 @@ def _runs_on(backend: str, gpu: GpuInfo, mla: bool) -> str | None:
     major = gpu.capability.major
     if backend in _NVIDIA_ONLY_ELSEWHERE:
         return f"{backend} {_NVIDIA_ONLY_ELSEWHERE[backend]}"
+    if gpu.vendor == "amd" and backend in ("fa3", "fa4", "flashinfer"):
+        return f"{backend} runs on NVIDIA GPUs only; this GPU is AMD {gpu.target}"
     if backend == "fa3":
         if major == 9 or (major == 8 and not mla):
             return None
         needs = "sm90 for an MLA model" if mla else "sm80–sm90"
-        return f"fa3 needs {needs}; this GPU is {gpu.capability.sm}"
+        return f"fa3 needs {needs}; this GPU is {gpu.target}"
     if backend == "fa4":
         if mla and major not in (10, 11):
-            return f"fa4 runs absorbed MLA only on sm100/sm110; this GPU is {gpu.capability.sm}"
+            return f"fa4 runs absorbed MLA only on sm100/sm110; this GPU is {gpu.target}"
         if major not in (9, 10, 11):
-            return f"fa4 needs sm90, sm100 or sm110; this GPU is {gpu.capability.sm}"
+            return f"fa4 needs sm90, sm100 or sm110; this GPU is {gpu.target}"
     return None
 
 
 def _chosen_backend(ctx: Context) -> tuple[str, str]:
     """The backend detargs picks when the user gives none, and why."""
     gpu, _mla = ctx.gpu, ctx.model.family == "absorbed-mla"
-    sm = gpu.capability.sm
+    sm = gpu.target
     e5m2 = ctx.args.kv_cache_dtype == "fp8_e5m2"
+    if gpu.vendor == "amd":
+        return "triton", (
+            f"ROCm ({sm}): triton runs on AMD Instinct and is batch-invariant; SGLang's ROCm "
+            "default (aiter) is not in its deterministic list, and fa3 is NVIDIA-only"
+        )
     if gpu.arch is Arch.HOPPER and not e5m2:
         return "fa3", f"Hopper ({sm}): fa3 is SGLang's batch-invariant backend built for it"
     if gpu.arch is Arch.HOPPER:
@@ -273,7 +281,7 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
                 Decision(
                     name, backend, "attention_backend",
                     f"{backend} is kept: SGLang {ctx.target.release} runs it deterministically "
-                    f"and it runs on {ctx.gpu.capability.sm}",
+                    f"and it runs on {ctx.gpu.target}",
                     kind="note",
                 )
             )  # fmt: skip
@@ -377,6 +385,8 @@ def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
         return ()
     rule = "tensor_parallel"
     why = f"with --tp-size {ctx.args.tp_size} the all-reduce must add in a fixed order"
+    if ctx.gpu.vendor == "amd" and ctx.since("0.5.7"):
+        return _rocm_tensor_parallel(ctx, rule, why)
     outcomes: list[Outcome] = [
         Decision("disable_custom_all_reduce", True, rule,
                  f"{why}: SGLang's custom all-reduce kernel does not"),
@@ -396,6 +406,25 @@ def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
                      kind="env"),
         ]  # fmt: skip
     return tuple(outcomes)
+
+
+def _rocm_tensor_parallel(ctx: Context, rule: str, why: str) -> tuple[Outcome, ...]:
+    # From 0.5.7 SGLang runs a one-stage all-reduce on ROCm, which is deterministic
+    if ctx.since("0.5.23") and ctx.args.tp_size > 2 and ctx.args.disable_custom_all_reduce:
+        return (
+            Decision(
+                "disable_custom_all_reduce", False, rule,
+                f"{why}: on ROCm above --tp-size 2, --disable-custom-all-reduce sends it "
+                "through RCCL, which is not batch-invariant (SGLang 0.5.23 refuses it)",
+            ),
+        )  # fmt: skip
+    return (
+        Decision(
+            "disable_custom_all_reduce", ctx.args.disable_custom_all_reduce, rule,
+            f"{why}: on ROCm SGLang's one-stage all-reduce does, with no NCCL settings",
+            kind="note",
+        ),
+    )  # fmt: skip
 
 
 def release_incompatibilities(ctx: Context) -> tuple[Outcome, ...]:
