@@ -166,6 +166,15 @@ def test_conflicts_name_the_flag(device: str, release: str, argv: list[str], con
     assert all(c.flag.startswith("--") for c in caught.value.conflicts)
 
 
+def test_radix_cache_follows_every_backend_that_runs() -> None:
+    argv = ["--prefill-attention-backend", "flashinfer", "--decode-attention-backend",
+            "flashinfer", "--enable-deterministic-inference"]  # fmt: skip
+    launch = resolve(from_argv(argv, "0.5.23"), device="b200", sglang_version="0.5.23", environ={})
+    radix = next(d for d in launch.decisions if d.field == "disable_radix_cache")
+    assert radix.value is True
+    assert "flashinfer" in radix.reason
+
+
 def test_mla_model_allow_list(deepseek_v2_lite: Path) -> None:
     args = from_argv(["--model-path", str(deepseek_v2_lite), "--attention-backend", "flashinfer",
                       "--enable-deterministic-inference"], "0.5.16")  # fmt: skip

@@ -363,13 +363,16 @@ def _prefill_graph_locked(ctx: Context) -> str | None:
 
 
 def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
-    backend = ctx.args.attention_backend
+    # prefill/decode backends, when given, run beside (or instead of) the main one
+    backends = [ctx.args.attention_backend, ctx.args.prefill_attention_backend,
+                ctx.args.decode_attention_backend]  # fmt: skip
     capable = radix_backends(ctx.release)
     if capable is None:
         return (Decision("disable_radix_cache", ctx.args.disable_radix_cache, "radix_cache",
                          f"SGLang {ctx.target.release} has no radix-cache rule for deterministic "
                          "inference; the radix cache stays as given", kind="note"),)  # fmt: skip
-    if backend in capable:
+    backend = next((name for name in backends if name is not None and name not in capable), None)
+    if backend is None:
         return ()
     return (
         Decision(
