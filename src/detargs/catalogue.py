@@ -212,5 +212,7 @@ def dest_history(dest: str) -> tuple[Flag, ...]:
     return tuple(_make_flag(entry) for entry in _raw()["flags"] if entry["dest"] == dest)
 
 
+@functools.cache
 def release_version(release: str) -> Version:
+    """``Version(release)``, parsed once per string (the hot path compares releases often)."""
     return Version(release)

@@ -16,6 +16,7 @@ older than it, with a warning that says so. Post releases resolve exactly.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -23,7 +24,7 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
-from .catalogue import releases
+from .catalogue import release_version, releases
 from .errors import InvalidArgsError
 
 __all__ = ["TargetVersion", "installed_sglang_version", "target_version"]
@@ -44,7 +45,7 @@ class TargetVersion:
 
     @property
     def version(self) -> Version:
-        return Version(self.release)
+        return release_version(self.release)
 
     def __str__(self) -> str:
         return self.release
@@ -74,6 +75,7 @@ def target_version(
     return TargetVersion(release=releases()[-1], requested=None, source="newest")
 
 
+@functools.lru_cache(maxsize=256)
 def _match(requested: str, source: VersionSource) -> TargetVersion:
     origin = "--sglang-version" if source == "explicit" else "the installed sglang package"
     try:
@@ -84,7 +86,7 @@ def _match(requested: str, source: VersionSource) -> TargetVersion:
             flag="--sglang-version",
         ) from None
     catalogued = releases()
-    versions = [Version(release) for release in catalogued]
+    versions = [release_version(release) for release in catalogued]
     position = bisect.bisect_right(versions, wanted)
     if position and versions[position - 1] == wanted:
         return TargetVersion(release=catalogued[position - 1], requested=requested, source=source)
