@@ -164,13 +164,14 @@ def _by_prefix(name: str, catalogue: Catalogue) -> Flag | None:
     if not name.startswith("--") or len(name) < 3:
         return None
     matches = sorted(option for option in catalogue.by_option if option.startswith(name))
-    flags = {catalogue.by_option[option] for option in matches}
+    # keyed by options: a Flag whose default is a list cannot be hashed
+    flags = {catalogue.by_option[option].options: catalogue.by_option[option] for option in matches}
     if len(flags) > 1:
         raise InvalidArgsError(
             f"ambiguous flag {name}: it could be {', '.join(matches[:6])}; write it in full",
             flag=name,
         )
-    return flags.pop() if flags else None
+    return next(iter(flags.values())) if flags else None
 
 
 def _take_values(
