@@ -211,3 +211,16 @@ def test_a_marker_that_would_test_nothing_is_an_error(
     result = _run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*detargs_devices on *test_nothing*{message}*"])
+
+
+def test_resolve_launch_with_a_device_does_not_detect(pytester: pytest.Pytester) -> None:
+    # the session device is unusable here; a call that names its device never needs it
+    pytester.makepyfile(
+        """
+        def test_named_device(resolve_launch):
+            launch = resolve_launch(["--enable-deterministic-inference"], device="b200",
+                                    sglang_version="0.5.23")
+            assert launch.argv[:2] == ("--attention-backend", "triton")
+        """
+    )
+    _run(pytester, "--detargs-device", "/nonexistent/device.json").assert_outcomes(passed=1)

@@ -46,7 +46,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     # a marker that parametrizes nothing would pass silently without testing any device
-    if "detargs_device" not in metafunc.fixturenames:
+    if "_detargs_device_spec" not in metafunc.fixturenames:
         raise pytest.UsageError(
             f"@pytest.mark.detargs_devices on {metafunc.definition.nodeid}: the test uses no "
             "detargs fixture (detargs_device or resolve_launch), so it would run on no device"
@@ -56,16 +56,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"@pytest.mark.detargs_devices on {metafunc.definition.nodeid} names no device; "
             'write e.g. @pytest.mark.detargs_devices("h100", "b200")'
         )
-    metafunc.parametrize("detargs_device", list(marker.args), indirect=True, ids=str)
+    metafunc.parametrize("_detargs_device_spec", list(marker.args), indirect=True, ids=str)
 
 
 @pytest.fixture
-def detargs_device(request: pytest.FixtureRequest) -> DeviceInfo:
+def _detargs_device_spec(request: pytest.FixtureRequest) -> Any:
+    """The device as given: a marker's profile, else ``--detargs-device`` (None: detect)."""
+    return getattr(request, "param", None) or request.config.getoption("--detargs-device")
+
+
+@pytest.fixture
+def detargs_device(_detargs_device_spec: Any) -> DeviceInfo:
     """The device detargs resolves for: a marker's profile, else the option, else detection."""
     from .detect import detect
 
-    chosen = getattr(request, "param", None) or request.config.getoption("--detargs-device")
-    return detect(chosen)
+    return detect(_detargs_device_spec)
 
 
 @pytest.fixture
@@ -76,8 +81,13 @@ def detargs_sglang_version(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def resolve_launch(detargs_device: DeviceInfo, detargs_sglang_version: str) -> ResolveLaunch:
-    """``resolve_launch(["--enable-deterministic-inference", ...], **resolve_kwargs)``."""
+def resolve_launch(
+    request: pytest.FixtureRequest, _detargs_device_spec: Any, detargs_sglang_version: str
+) -> ResolveLaunch:
+    """``resolve_launch(["--enable-deterministic-inference", ...], **resolve_kwargs)``.
+
+    The session's device is detected only when a call names no ``device=``.
+    """
     from .args import ServerArgs
     from .argv import parse_argv
     from .resolve import resolve
@@ -87,7 +97,9 @@ def resolve_launch(detargs_device: DeviceInfo, detargs_sglang_version: str) -> R
         version = kwargs.pop("sglang_version", detargs_sglang_version)
         if not isinstance(args, ServerArgs):
             args, _ = parse_argv(list(args), target_version(version))
-        return resolve(args, device=kwargs.pop("device", detargs_device),
-                       sglang_version=version, **kwargs)
+        device = kwargs.pop("device", None)
+        if device is None:
+            device = request.getfixturevalue("detargs_device")
+        return resolve(args, device=device, sglang_version=version, **kwargs)
 
     return _resolve
