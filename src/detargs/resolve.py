@@ -158,7 +158,7 @@ def resolve(
         gpu=gpu,
         target=target,
         model=model_facts(args.model_path, model_arch),
-        environ=dict(environment),
+        environ=environment,  # read only: no copy of os.environ per call
     )
     return _run_rules(context, on_conflict, device_info, launcher)
 
