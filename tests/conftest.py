@@ -22,3 +22,23 @@ def deepseek_v2_lite(tmp_path: Path) -> Path:
     }
     (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return model
+
+
+# --- hypothesis profiles --------------------------------------------------------------
+# "ci" (the default) keeps every property file fast on a 2-core CI machine; "long" is
+# for a soak run: pytest tests/test_properties.py --hypothesis-profile=long
+# (10,000 cases of each property). The plugin's --hypothesis-profile is applied after
+# this file is imported, so it wins; "ci" is loaded only when nothing else was chosen.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long",
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+if settings.get_current_profile_name() == "default":
+    settings.load_profile("ci")
