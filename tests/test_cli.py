@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from detargs import DeviceInfo, from_argv, resolve
+from detargs import DeviceInfo, from_argv
 from detargs.cli import main
+from detargs.resolve import resolve
 
 H100_0523 = ("--device", "h100", "--sglang-version", "0.5.23")
 DETERMINISTIC = ("--", "--enable-deterministic-inference")

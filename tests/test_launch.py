@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 import detargs
-from detargs import from_argv, resolve
+from detargs import from_argv
 from detargs.cli import main
+from detargs.resolve import Resolution, resolve
 
 STANDIN = Path(__file__).with_name("standin_launcher.py")
 SRC = Path(detargs.__file__).resolve().parent.parent
@@ -147,7 +148,7 @@ def test_the_dry_run_line_runs_in_a_shell_as_printed(
 # --- Resolution.popen_args() -------------------------------------------------------------
 
 
-def tp2_resolution(out: Path) -> detargs.Resolution:
+def tp2_resolution(out: Path) -> Resolution:
     return resolve(
         from_argv(["--tp-size", "2", "--enable-deterministic-inference"], "0.5.23"),
         device="h100x2",
