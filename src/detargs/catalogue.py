@@ -35,10 +35,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+if TYPE_CHECKING:  # imported when first used: packaging.specifiers costs ~5 ms to import
+    from packaging.specifiers import SpecifierSet
 
 __all__ = [
     "Catalogue",
@@ -95,6 +97,8 @@ class Flag:
     @property
     def specifier(self) -> SpecifierSet:
         """The releases this entry covers, as a specifier (upper bound exclusive)."""
+        from packaging.specifiers import SpecifierSet
+
         after = _next_release(self.last)
         upper = f",<{after}" if after is not None else ""
         return SpecifierSet(f">={self.first}{upper}")
