@@ -1,0 +1,105 @@
+"""What importing and first using detargs loads: never pynvml nor torch until NVML is needed.
+
+Each check runs in a fresh interpreter (``sys.modules`` of this test process is shared
+with every other test). No timing is asserted here; timings are in ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import detargs
+
+_SRC = str(Path(detargs.__file__).resolve().parent.parent)
+_HEAVY = ("pynvml", "torch", "detargs.nvml")
+
+
+def _loaded_after(code: str, *, env: dict[str, str] | None = None) -> list[str]:
+    """Which of ``_HEAVY`` (plus pydantic) are in ``sys.modules`` after ``code`` runs."""
+    report = (
+        "\nimport json as _json, sys as _sys\n"
+        "print(_json.dumps([m for m in ('pynvml', 'torch', 'detargs.nvml', 'pydantic') "
+        "if m in _sys.modules]))\n"
+    )
+    environ = dict(os.environ if env is None else env)
+    environ.pop("DETARGS_DEVICE", None)
+    environ["PYTHONPATH"] = os.pathsep.join(
+        [_SRC, *filter(None, environ.get("PYTHONPATH", "").split(os.pathsep))]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code + report],
+        capture_output=True, text=True, env=environ, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_import_detargs_loads_nothing_heavy() -> None:
+    assert _loaded_after("import detargs") == []
+
+
+def test_lazy_names_resolve_without_nvml() -> None:
+    loaded = _loaded_after("import detargs\nfor name in detargs.__all__: getattr(detargs, name)")
+    assert "pynvml" not in loaded
+    assert "torch" not in loaded
+
+
+def test_first_resolution_for_a_profile_imports_no_pynvml_nor_torch() -> None:
+    code = (
+        "from detargs import from_argv, resolve\n"
+        "args = from_argv(['--model-path', 'm', '--enable-deterministic-inference'], '0.5.23')\n"
+        "launch = resolve(args, device='h100', sglang_version='0.5.23')\n"
+        "assert launch.argv, launch\n"
+    )
+    loaded = _loaded_after(code)
+    assert "pynvml" not in loaded
+    assert "torch" not in loaded
+
+
+def test_resolution_without_deterministic_inference_detects_nothing() -> None:
+    code = (
+        "from detargs import ServerArgs, resolve\n"
+        "resolve(ServerArgs(model_path='m'), sglang_version='0.5.23')\n"
+    )
+    loaded = _loaded_after(code)
+    assert "pynvml" not in loaded
+    assert "torch" not in loaded
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["detect", "--device", "h100"],
+        ["resolve", "--device", "h100", "--sglang-version", "0.5.23", "--",
+         "--enable-deterministic-inference"],
+    ],
+    ids=["detect", "resolve"],
+)
+def test_cli_with_a_profile_imports_no_pynvml_nor_torch(argv: list[str]) -> None:
+    code = (
+        "import contextlib, io\n"
+        "from detargs.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({argv!r})\n"
+        "assert code == 0, code\n"
+    )
+    loaded = _loaded_after(code)
+    assert "pynvml" not in loaded
+    assert "torch" not in loaded
+
+
+def test_the_profile_named_in_the_environment_imports_no_pynvml() -> None:
+    code = (
+        "import os\n"
+        "os.environ['DETARGS_DEVICE'] = 'h200'\n"
+        "from detargs import ServerArgs, resolve\n"
+        "resolve(ServerArgs(enable_deterministic_inference=True), sglang_version='0.5.23')\n"
+    )
+    assert "pynvml" not in _loaded_after(code)
