@@ -79,74 +79,110 @@ class ServerArgs(BaseModel):
     ['enable_deterministic_inference', 'model_path']
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    # Descriptions are given as Field(description=...), not as attribute docstrings: pydantic
+    # extracts those by reading and tokenizing this file at import (~20 ms per process).
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_path: str | None = None
-    """The model weights: a local directory or a hub id (``--model-path``)."""
-    attention_backend: AttentionBackend | None = None
-    """Attention kernels for prefill and decode (``--attention-backend``)."""
-    prefill_attention_backend: AttentionBackend | None = None
-    """Attention kernels for prefill only (``--prefill-attention-backend``)."""
-    decode_attention_backend: AttentionBackend | None = None
-    """Attention kernels for decode only (``--decode-attention-backend``)."""
-    sampling_backend: SamplingBackend | None = None
-    """Sampling kernels (``--sampling-backend``)."""
-    enable_deterministic_inference: bool = False
-    """Ask SGLang for batch-invariant, run-to-run identical outputs."""
-    disable_radix_cache: bool = False
-    """Turn the prefix (radix) cache off (``--disable-radix-cache``)."""
-    piecewise_cuda_graph: bool | None = None
-    """Piecewise CUDA graphs for prefill: True asks for them, False turns them off.
-
-    Spelled ``--enable-piecewise-cuda-graph`` (0.5.3.post2–0.5.9),
-    ``--enforce-``/``--disable-piecewise-cuda-graph`` (0.5.10–0.5.13) and
-    ``--cuda-graph-backend-prefill tc_piecewise``/``disabled`` (0.5.14 on)."""
-    disable_cuda_graph: bool = False
-    """Turn every CUDA graph off (``--disable-cuda-graph``)."""
-    cuda_graph_max_bs: PositiveInt | None = None
-    """Largest decode batch captured in a CUDA graph (``--cuda-graph-max-bs[-decode]``)."""
-    disable_custom_all_reduce: bool = False
-    """Use NCCL instead of SGLang's custom all-reduce kernel."""
-    enable_torch_symm_mem: bool = False
-    """Use torch symmetric-memory all-reduce."""
-    tp_size: PositiveInt = 1
-    """Tensor-parallel degree (``--tp-size``)."""
-    dp_size: PositiveInt = 1
-    """Data-parallel degree (``--dp-size``)."""
-    kv_cache_dtype: KvCacheDtype = "auto"
-    """KV-cache element type (``--kv-cache-dtype``)."""
-    mem_fraction_static: Annotated[float, Field(gt=0, le=1)] | None = None
-    """Fraction of GPU memory for weights and KV cache (``--mem-fraction-static``)."""
-    trust_remote_code: bool = False
-    """Allow the model's own Python code from its repository."""
-    speculative_algorithm: str | None = None
-    """Speculative decoding algorithm, e.g. ``EAGLE`` or ``STANDALONE``."""
-    speculative_draft_model_path: str | None = None
-    """Draft model for speculative decoding."""
-    speculative_num_steps: PositiveInt | None = None
-    """Draft steps per verification."""
-    speculative_eagle_topk: PositiveInt | None = None
-    """Branching factor of the draft tree."""
-    speculative_num_draft_tokens: PositiveInt | None = None
-    """Draft tokens verified per step."""
-    rl_on_policy_target: Literal["fsdp"] | None = None
-    """Match an RL trainer's numerics; implies deterministic inference (0.5.4.post1 on)."""
-    chunked_prefill_size: int | None = None
-    """Prefill chunk size in tokens; -1 turns chunking off."""
-    random_seed: int | None = None
-    """Seed for SGLang's random number generators."""
-    host: str = "127.0.0.1"
-    """Address the server listens on."""
-    port: Annotated[int, Field(ge=0, le=65535)] = 30000
-    """Port the server listens on."""
-    nnodes: PositiveInt = 1
-    """Number of nodes in a multi-node launch."""
-    node_rank: Annotated[int, Field(ge=0)] = 0
-    """This node's rank in a multi-node launch."""
-    dist_init_addr: str | None = None
-    """``host:port`` of rank 0 for multi-node initialisation."""
-    extra: Mapping[str, ExtraValue] = Field(default_factory=dict)
-    """Every other catalogued flag, by argparse dest (``{"log_level": "debug"}``)."""
+    model_path: str | None = Field(
+        None, description="The model weights: a local directory or a hub id (``--model-path``)."
+    )
+    attention_backend: AttentionBackend | None = Field(
+        None, description="Attention kernels for prefill and decode (``--attention-backend``)."
+    )
+    prefill_attention_backend: AttentionBackend | None = Field(
+        None, description="Attention kernels for prefill only (``--prefill-attention-backend``)."
+    )
+    decode_attention_backend: AttentionBackend | None = Field(
+        None, description="Attention kernels for decode only (``--decode-attention-backend``)."
+    )
+    sampling_backend: SamplingBackend | None = Field(
+        None, description="Sampling kernels (``--sampling-backend``)."
+    )
+    enable_deterministic_inference: bool = Field(
+        False, description="Ask SGLang for batch-invariant, run-to-run identical outputs."
+    )
+    disable_radix_cache: bool = Field(
+        False, description="Turn the prefix (radix) cache off (``--disable-radix-cache``)."
+    )
+    piecewise_cuda_graph: bool | None = Field(
+        None,
+        description=(
+            "Piecewise CUDA graphs for prefill: True asks for them, False turns them off.\n"
+            "\n"
+            "Spelled ``--enable-piecewise-cuda-graph`` (0.5.3.post2–0.5.9),\n"
+            "``--enforce-``/``--disable-piecewise-cuda-graph`` (0.5.10–0.5.13) and\n"
+            "``--cuda-graph-backend-prefill tc_piecewise``/``disabled`` (0.5.14 on)."
+        ),
+    )
+    disable_cuda_graph: bool = Field(
+        False, description="Turn every CUDA graph off (``--disable-cuda-graph``)."
+    )
+    cuda_graph_max_bs: PositiveInt | None = Field(
+        None,
+        description=(
+            "Largest decode batch captured in a CUDA graph (``--cuda-graph-max-bs[-decode]``)."
+        ),
+    )
+    disable_custom_all_reduce: bool = Field(
+        False, description="Use NCCL instead of SGLang's custom all-reduce kernel."
+    )
+    enable_torch_symm_mem: bool = Field(False, description="Use torch symmetric-memory all-reduce.")
+    tp_size: PositiveInt = Field(1, description="Tensor-parallel degree (``--tp-size``).")
+    dp_size: PositiveInt = Field(1, description="Data-parallel degree (``--dp-size``).")
+    kv_cache_dtype: KvCacheDtype = Field(
+        "auto", description="KV-cache element type (``--kv-cache-dtype``)."
+    )
+    mem_fraction_static: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description=(
+            "Fraction of GPU memory for weights and KV cache (``--mem-fraction-static``)."
+        ),
+    )
+    trust_remote_code: bool = Field(
+        False, description="Allow the model's own Python code from its repository."
+    )
+    speculative_algorithm: str | None = Field(
+        None, description="Speculative decoding algorithm, e.g. ``EAGLE`` or ``STANDALONE``."
+    )
+    speculative_draft_model_path: str | None = Field(
+        None, description="Draft model for speculative decoding."
+    )
+    speculative_num_steps: PositiveInt | None = Field(
+        None, description="Draft steps per verification."
+    )
+    speculative_eagle_topk: PositiveInt | None = Field(
+        None, description="Branching factor of the draft tree."
+    )
+    speculative_num_draft_tokens: PositiveInt | None = Field(
+        None, description="Draft tokens verified per step."
+    )
+    rl_on_policy_target: Literal["fsdp"] | None = Field(
+        None,
+        description=(
+            "Match an RL trainer's numerics; implies deterministic inference (0.5.4.post1 on)."
+        ),
+    )
+    chunked_prefill_size: int | None = Field(
+        None, description="Prefill chunk size in tokens; -1 turns chunking off."
+    )
+    random_seed: int | None = Field(None, description="Seed for SGLang's random number generators.")
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        30000, description="Port the server listens on."
+    )
+    nnodes: PositiveInt = Field(1, description="Number of nodes in a multi-node launch.")
+    node_rank: Annotated[int, Field(ge=0)] = Field(
+        0, description="This node's rank in a multi-node launch."
+    )
+    dist_init_addr: str | None = Field(
+        None, description="``host:port`` of rank 0 for multi-node initialisation."
+    )
+    extra: Mapping[str, ExtraValue] = Field(
+        default_factory=dict,
+        description=(
+            'Every other catalogued flag, by argparse dest (``{"log_level": "debug"}``).'
+        ),
+    )
 
     def __init__(self, /, **data: Any) -> None:
         try:
