@@ -64,11 +64,16 @@ class Row:
     key: str
     label: str
     samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)
     skipped: str | None = None
 
     @property
     def median(self) -> float | None:
         return statistics.median(self.samples) if self.samples else None
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else None
 
 
 @dataclass
@@ -105,15 +110,28 @@ def run_child(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Complet
     )
 
 
-def timed_child(argv: Sequence[str], env: Mapping[str, str]) -> float:
+def _children_cpu() -> float:
+    """User + system CPU seconds of all waited-for children (0 where unsupported)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 0.0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_child(argv: Sequence[str], env: Mapping[str, str]) -> tuple[float, float]:
+    """``(wall, cpu)`` seconds of one child: CPU time is steadier on a loaded machine."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = run_child(argv, env)
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(
             f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr.strip()[-2000:]}"
         )
-    return elapsed
+    return elapsed, cpu
 
 
 def probe_machine(env: Mapping[str, str]) -> Machine:
@@ -221,7 +239,9 @@ def measure_cold(
     for index in range(repeat):
         progress(f"repetition {index + 1}/{repeat}")
         for row, argv in live:
-            row.samples.append(timed_child(argv, env))
+            wall, cpu = timed_child(argv, env)
+            row.samples.append(wall)
+            row.cpu_samples.append(cpu)
 
 
 # --- in process ---------------------------------------------------------------------
@@ -241,7 +261,7 @@ def in_process_worker(iterations: int) -> dict[str, Any]:
     device = detect("h100")
     target = target_version("0.5.23")
     cases: dict[str, Callable[[], object]] = {
-        "resolve_given": lambda: resolve(args, device=device, sglang_version=target, environ={}),
+        "resolve_given": lambda: resolve(args, device=device, sglang_version=target),
         "resolve_profile": lambda: resolve(args, device="h100", sglang_version="0.5.23"),
         "resolve_defaults": lambda: resolve(args, device="h100"),
     }
@@ -308,10 +328,12 @@ def report(
 
     lines = ["detargs benchmark", ""]
     lines += [f"  {name:<11} {value}" for name, value in header.items()]
-    lines += ["", "Cold processes (wall time of a fresh interpreter, median):", ""]
+    lines += ["", "Cold processes (wall time of a fresh interpreter, median; "
+              "CPU: the child's user+sys):", ""]
     width = max(len(row.label) for row in rows)
     base = med("pass")
-    lines.append(f"  {'':<{width}}  {'median':>10}  {'min':>10}  {'- pass':>10}  n")
+    lines.append(f"  {'':<{width}}  {'median':>10}  {'min':>10}  {'- pass':>10}  "
+                 f"{'CPU':>10}  n")
     for row in rows:
         if row.skipped:
             lines.append(f"  {row.label:<{width}}  {row.skipped}")
@@ -320,25 +342,26 @@ def report(
         extra = None if median is None or base is None else median - base
         lines.append(
             f"  {row.label:<{width}}  {_ms(median):>10}  {_ms(min(row.samples)):>10}  "
-            f"{_ms(extra):>10}  {len(row.samples)}"
+            f"{_ms(extra):>10}  {_ms(row.cpu_median):>10}  {len(row.samples)}"
         )
     resolve_key = "resolve_nvml" if gpu else "resolve_h100"
-    lines += ["", "Ratios (same run):", ""]
+    lines += ["", "Ratios (same run; of wall-time medians, then of CPU medians):", ""]
+    name = "NVML" if gpu else "h100"
     ratios = [
-        (f"torch path / detargs resolve ({'NVML' if gpu else 'h100'})",
-         _ratio(med("torch_capability"), med(resolve_key)), "≥ 20× (GPU)"),
-        ("pynvml capability / detargs resolve (NVML)",
-         _ratio(med("pynvml_capability"), med("resolve_nvml")), ""),
-        (f"detargs resolve ({'NVML' if gpu else 'h100'}) / python -c pass",
-         _ratio(med(resolve_key), base), ""),
-        ("detargs resolve (h100) / from pydantic import BaseModel",
-         _ratio(med("resolve_h100"), med("import_basemodel")), ""),
-        ("import detargs / import pydantic", _ratio(med("import_detargs"),
-                                                    med("import_pydantic")), "< 1×"),
-        ("import detargs / python -c pass", _ratio(med("import_detargs"), base), ""),
+        (f"torch path / detargs resolve ({name})", "torch_capability", resolve_key,
+         "≥ 20× (GPU)"),
+        ("pynvml capability / detargs resolve (NVML)", "pynvml_capability", "resolve_nvml", ""),
+        (f"detargs resolve ({name}) / python -c pass", resolve_key, "pass", ""),
+        ("detargs resolve (h100) / from pydantic import BaseModel", "resolve_h100",
+         "import_basemodel", ""),
+        ("import detargs / import pydantic", "import_detargs", "import_pydantic", "< 1×"),
+        ("import detargs / python -c pass", "import_detargs", "pass", ""),
     ]
-    for label, value, target in ratios:
-        lines.append(f"  {label:<58} {value:>9}  {target}")
+    lines.append(f"  {'':<58} {'wall':>9} {'CPU':>9}  target")
+    for label, top, bottom, target in ratios:
+        wall = _ratio(med(top), med(bottom))
+        cpu = _ratio(by_key[top].cpu_median, by_key[bottom].cpu_median)
+        lines.append(f"  {label:<58} {wall:>9} {cpu:>9}  {target}".rstrip())
     if gpu:
         verdict = med("resolve_nvml")
         met = "met" if verdict is not None and verdict <= 0.15 else "NOT met"
@@ -420,7 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "header": header,
             "machine": asdict(machine),
             "cold": {row.key: {"label": row.label, "median_s": row.median,
-                               "samples_s": row.samples, "skipped": row.skipped}
+                               "samples_s": row.samples, "cpu_median_s": row.cpu_median,
+                               "cpu_samples_s": row.cpu_samples, "skipped": row.skipped}
                      for row in plain},
             "in_process": in_process,
             "imports": imports,
