@@ -9,7 +9,7 @@ import pytest
 
 from detargs import DeviceInfo, from_argv
 from detargs.cli import main
-from detargs.resolve import resolve
+from detargs.resolution import resolve
 
 H100_0523 = ("--device", "h100", "--sglang-version", "0.5.23")
 DETERMINISTIC = ("--", "--enable-deterministic-inference")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from detargs.detect import detect, load
+from detargs.detection import detect, load
 from detargs.device import DeviceInfo
 from detargs.errors import DeviceDetectionError
 from detargs.nvml import probe
@@ -147,6 +147,5 @@ def test_detect_returns_device_info_types() -> None:
 
 
 def test_module_doctests() -> None:
-    # `detargs.detect` the attribute is the function; the module must be imported by name.
-    module = importlib.import_module("detargs.detect")
+    module = importlib.import_module("detargs.detection")
     assert doctest.testmod(module).failed == 0

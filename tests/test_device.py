@@ -209,7 +209,8 @@ def test_module_doctests() -> None:
     ],
 )
 def test_amd_capability_reads_as_a_gfx_target(capability: str, arch: Arch, target: str) -> None:
-    gpu = GpuInfo(index=0, name="AMD Instinct", capability=capability, vendor="amd")
+    gpu = GpuInfo(index=0, name="AMD Instinct", capability=ComputeCapability.parse(capability),
+                  vendor="amd")
     assert (gpu.arch, gpu.target) == (arch, target)
-    nvidia = GpuInfo(index=0, name="NVIDIA", capability=capability)
+    nvidia = GpuInfo(index=0, name="NVIDIA", capability=ComputeCapability.parse(capability))
     assert nvidia.arch is Arch.HOPPER

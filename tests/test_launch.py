@@ -21,7 +21,7 @@ import pytest
 import detargs
 from detargs import from_argv
 from detargs.cli import main
-from detargs.resolve import Resolution, resolve
+from detargs.resolution import Resolution, resolve
 
 STANDIN = Path(__file__).with_name("standin_launcher.py")
 SRC = Path(detargs.__file__).resolve().parent.parent

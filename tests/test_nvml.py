@@ -264,7 +264,7 @@ def test_probing_imports_neither_torch_nor_pynvml_with_a_fake() -> None:
     result = _run(
         """
         import sys
-        from detargs.detect import detect
+        from detargs.detection import detect
         from detargs.testing import FakeNvml
         info = detect(environ={}, nvml=FakeNvml.from_profile("h200"))
         assert info.count == 1
@@ -324,7 +324,7 @@ def test_pure_modules_do_not_import_pynvml() -> None:
         """
         import sys
         import detargs.device, detargs.profiles, detargs._visible, detargs.testing
-        import detargs.detect, detargs.nvml
+        import detargs.detection, detargs.nvml
         assert "pynvml" not in sys.modules and "torch" not in sys.modules
         print("ok")
         """

@@ -27,11 +27,11 @@ from detargs.args import ServerArgs
 from detargs.argv import from_argv, to_argv
 from detargs.catalogue import Catalogue, Flag, catalogue_for, releases
 from detargs.cli import main
-from detargs.detect import detect
+from detargs.detection import detect
 from detargs.device import DeviceInfo
 from detargs.errors import DetargsError, DetargsWarning, InvalidArgsError
 from detargs.profiles import profile_names
-from detargs.resolve import Resolution, resolve
+from detargs.resolution import Resolution, resolve
 from detargs.testing import NVML_ERROR_CODES, FakeNvml
 
 RELEASES = releases()
@@ -468,11 +468,6 @@ def test_the_cli_exits_0_2_or_3_with_an_error_paragraph_and_no_traceback(
     assert "\n\n" not in paragraph, err
 
 
-@pytest.mark.xfail(
-    reason="bug: --mamba-scheduler-strategy (0.5.14-0.5.19) has no choices, so from_argv "
-    "takes '0', which to_argv then refuses for --mamba-radix-cache-strategy",
-    strict=True,
-)
 def test_a_deprecated_alias_value_outside_the_successors_choices_round_trips() -> None:
     with detargs_warnings_recorded():
         try:
@@ -482,17 +477,14 @@ def test_a_deprecated_alias_value_outside_the_successors_choices_round_trips() -
         assert from_argv(to_argv(args, "0.5.16"), "0.5.16") == args
 
 
-@pytest.mark.xfail(
-    reason="bug: importing detargs.resolve/detargs.detect rebinds detargs.resolve/detect to "
-    "the submodule (the import system sets the package attribute)",
-    strict=True,
-)
 def test_public_names_stay_functions_after_their_modules_are_imported() -> None:
+    # the modules are named apart from the functions they define, so importing one never
+    # rebinds the package attribute to a module
     import importlib
 
     import detargs
 
-    for module in ("resolve", "detect", "argv"):
+    for module in ("resolution", "detection", "argv"):
         importlib.import_module(f"detargs.{module}")
     assert callable(detargs.resolve), type(detargs.resolve)
     assert callable(detargs.detect), type(detargs.detect)
@@ -500,7 +492,7 @@ def test_public_names_stay_functions_after_their_modules_are_imported() -> None:
 
 
 
-# --- known bugs: strict xfails, so fixing one turns its test red until the mark goes ------
+# --- paths the filesystem cannot hold ----------------------------------------------------
 
 _LONG = "x" * 300
 
@@ -517,12 +509,6 @@ _LONG = "x" * 300
             id="model-path-too-long",
         ),
     ],
-)
-@pytest.mark.xfail(
-    reason="bug: Path.is_file()/is_dir()/read_text() raise OSError (ENAMETOOLONG) or "
-    "ValueError (embedded null byte) that detect()/model_facts() do not turn into "
-    "DetargsError",
-    strict=True,
 )
 def test_unusable_paths_raise_detargs_errors(call: Callable[[], Any]) -> None:
     with detargs_warnings_recorded():

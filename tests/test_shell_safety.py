@@ -25,7 +25,7 @@ import pytest
 from detargs.argv import from_argv
 from detargs.cli import main
 from detargs.errors import DetargsWarning
-from detargs.resolve import Resolution, resolve
+from detargs.resolution import Resolution, resolve
 
 RELEASE = "0.5.23"
 SH = shutil.which("sh")

@@ -20,10 +20,10 @@ import pytest
 
 from detargs.argv import from_argv, to_argv
 from detargs.cli import main
-from detargs.detect import detect
+from detargs.detection import detect
 from detargs.errors import DetargsError, DetargsWarning, DeviceDetectionError
 from detargs.fixtures import DeterministicServerMixin
-from detargs.resolve import resolve
+from detargs.resolution import resolve
 from detargs.testing import NVML_ERROR_CODES, FakeMigDevice, FakeNvml, fake_gpu
 
 RELEASE = "0.5.23"

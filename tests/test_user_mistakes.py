@@ -19,9 +19,9 @@ import pytest
 from detargs.args import ServerArgs
 from detargs.argv import from_argv, to_argv
 from detargs.cli import main
-from detargs.detect import detect
+from detargs.detection import detect
 from detargs.errors import DetargsError, DetargsWarning
-from detargs.resolve import resolve
+from detargs.resolution import resolve
 from detargs.testing import FakeNvml
 
 NEW = ["--sglang-version", "0.5.23"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .args import ServerArgs
     from .argv import from_argv, to_argv
-    from .detect import detect
+    from .detection import detect
     from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo
     from .errors import (
         Conflict,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         InvalidArgsError,
         UnsupportedDeviceError,
     )
-    from .resolve import Resolution, resolve
+    from .resolution import Resolution, resolve
     from .rules import Decision
     from .version import TargetVersion, target_version
 
@@ -71,7 +71,7 @@ _HOMES = {
     "ServerArgs": "args",
     "from_argv": "argv",
     "to_argv": "argv",
-    "detect": "detect",
+    "detect": "detection",
     "Arch": "device",
     "ComputeCapability": "device",
     "DeviceInfo": "device",
@@ -84,8 +84,8 @@ _HOMES = {
     "DeviceError": "errors",
     "InvalidArgsError": "errors",
     "UnsupportedDeviceError": "errors",
-    "Resolution": "resolve",
-    "resolve": "resolve",
+    "Resolution": "resolution",
+    "resolve": "resolution",
     "Decision": "rules",
     "TargetVersion": "version",
     "target_version": "version",

@@ -30,52 +30,14 @@ from .args import ServerArgs
 from .argv import encode_argv, parse_argv
 from .catalogue import releases
 from .errors import ConflictError, InvalidArgsError
-from .resolve import OnConflict, Resolution, resolve
+from .resolution import OnConflict, Resolution, resolve
 from .version import target_version
 
 __all__ = ["main", "rules_markdown"]
 
 H = TypeVar("H", bound=Hashable)
 
-_SUMMARIES: Final = {
-    "implied_by_rl_target": (
-        "`--rl-on-policy-target` implies deterministic inference. SGLang switches it on late, "
-        "after its own piecewise-graph and all-reduce rules ran; detargs writes "
-        "`--enable-deterministic-inference` up front so every later rule sees it."
-    ),
-    "attention_backend": (
-        "Picks the attention backend when none is given: **fa3 on Hopper, triton on "
-        "Blackwell**, triton on Ampere and Ada, and triton for an `fp8_e5m2` KV cache (fa3 "
-        "cannot read one). A backend you give (also `--prefill-attention-backend` and "
-        "`--decode-attention-backend`) is kept when the target release runs it "
-        "deterministically, on this GPU, for this model family; otherwise it is a conflict. "
-        "The model family (absorbed-MLA or not) comes from `architectures[0]` of a local "
-        "`config.json`, or from `--model-arch`; it is recorded as a note."
-    ),
-    "sampling_backend": (
-        "Sets `--sampling-backend pytorch`: pytorch sampling is batch-invariant, "
-        "flashinfer's is not. SGLang replaces any other sampling backend silently; detargs "
-        "makes it a conflict instead. An explicit `ascend` is kept from 0.5.13, as SGLang does."
-    ),
-    "piecewise_cuda_graph": (
-        "Turns piecewise CUDA graphs off where the release captures prefill in them by "
-        "default, in that release's spelling, and whenever you ask for them. Left alone when "
-        "`--disable-cuda-graph` or a prefill CUDA-graph setting of yours already decides it."
-    ),
-    "radix_cache": (
-        "Turns the radix (prefix) cache off when an attention backend in use is not one that "
-        "keeps it batch-invariant in the target release."
-    ),
-    "tensor_parallel": (
-        "With `--tp-size` above 1 the all-reduce must add in a fixed order: "
-        "`--disable-custom-all-reduce` and `NCCL_ALGO=allreduce:tree`; from 0.5.18 also a "
-        "fixed NCCL channel count and no torch symmetric-memory all-reduce. The variables go "
-        "in `Resolution.env`, never into `os.environ`."
-    ),
-}
-"""Summaries for rules whose function has no docstring yet (a docstring wins)."""
-
-_PROFILES: Final = ("a100", "l40s", "h100", "b200", "rtx-pro-6000")
+_PROFILES: Final = ("a100", "l40s", "h100", "b200", "rtx-pro-6000", "mi300x")
 _MLA_ARCH: Final = "DeepseekV2ForCausalLM"
 
 
@@ -121,15 +83,9 @@ def _rule_list() -> str:
 
 def _summary(rule: Callable[..., object]) -> str:
     doc = inspect.getdoc(rule)
-    if doc:
-        return " ".join(doc.split("\n\n")[0].split())
-    try:
-        return _SUMMARIES[rule.__name__]
-    except KeyError:
-        raise LookupError(
-            f"rule {rule.__name__} has no docstring and no summary in detargs._reference; "
-            "give it a docstring"
-        ) from None
+    if not doc:
+        raise LookupError(f"rule {rule.__name__} has no docstring; every rule documents itself")
+    return " ".join(doc.split("\n\n")[0].split())
 
 
 # --- per-release facts ------------------------------------------------------------------
@@ -251,7 +207,7 @@ def _backend_table() -> str:
         gpu = _deterministic(ServerArgs(enable_deterministic_inference=True), releases()[-1],
                              profile).device  # fmt: skip
         assert gpu is not None
-        name = f"{gpu.launch_gpu().name} ({gpu.launch_gpu().capability.sm})"
+        name = f"{gpu.launch_gpu().name} ({gpu.launch_gpu().target})"
         for first, last, row in _spans(cells):
             lines.append(f"| `{profile}` | {name} | {_span(first, last)} | " + " | ".join(row)
                          + " |")  # fmt: skip

@@ -102,13 +102,23 @@ def encode_argv(args: ServerArgs, target: TargetVersion) -> list[str]:
             out += _encode_field(name, getattr(args, name), catalogue)
     passthrough = []
     for dest, value in args.extra.items():
-        flag = catalogue.primary(dest)
+        flag = _switch(dest, value, catalogue) or catalogue.primary(dest)
         if flag is None:
             raise _absent_dest(dest, catalogue)
         passthrough.append((flag.name, _encode(flag, value, catalogue)))
     for _, tokens in sorted(passthrough):
         out += tokens
     return out
+
+
+def _switch(dest: str, value: object, catalogue: Catalogue) -> Flag | None:
+    """For a boolean, the switch that writes it: ``--x`` for True, ``--no-x`` for False."""
+    if not isinstance(value, bool):
+        return None
+    wanted = "store_true" if value else "store_false"
+    switches = [flag for flag in catalogue.for_dest(dest) if flag.kind == wanted]
+    switches.sort(key=lambda flag: flag.deprecated)
+    return switches[0] if switches else None
 
 
 # --- reading -----------------------------------------------------------------------
@@ -237,6 +247,12 @@ def _convert(flag: Flag, written: str, raw: str, release: str) -> Any:
         raise InvalidArgsError(message, flag=flag.name) from None
     if flag.choices is not None and str(value) not in flag.choices:
         raise _not_a_choice(flag, written, value, release=release)
+    successor = catalogue_for(release).get(flag.replaced_by) if flag.replaced_by else None
+    if successor is not None and successor.choices is not None and (
+        str(value) not in successor.choices
+    ):
+        # the deprecated alias checks nothing, but the value lands in its successor's field
+        raise _not_a_choice(successor, written, value, release=release)
     return value
 
 

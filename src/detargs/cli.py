@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TextIO
 from .errors import DetargsError, DetargsWarning
 
 if TYPE_CHECKING:
-    from .resolve import Resolution
+    from .resolution import Resolution
 
 __all__ = ["main"]
 
@@ -126,7 +126,7 @@ def _resolve_options(command: argparse.ArgumentParser) -> None:
 
 def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
     from .argv import parse_argv
-    from .resolve import DEFAULT_LAUNCHER, resolve
+    from .resolution import DEFAULT_LAUNCHER, resolve
     from .version import target_version
 
     target = target_version(options.sglang_version)
@@ -199,7 +199,7 @@ def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
 
 
 def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    from .detect import detect
+    from .detection import detect
 
     info = detect(options.device)
     print(info.model_dump_json(indent=2) if options.json else info.describe(), file=out)

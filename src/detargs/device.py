@@ -276,7 +276,7 @@ class DeviceInfo(BaseModel):
     """Every GPU visible to the launch, in CUDA order, and where the facts came from.
 
     Save a node's report with ``model_dump_json()`` and replay it with
-    ``model_validate_json()`` (or ``detargs.detect.detect(path)``).
+    ``model_validate_json()`` (or ``detargs.detect(path)``).
 
     >>> info = DeviceInfo(gpus=(GpuInfo(index=0, name="NVIDIA H200", capability="9.0"),),
     ...                   source="fake")

@@ -34,7 +34,7 @@ from .args import ServerArgs
 from .argv import parse_argv
 from .device import DeviceInfo
 from .errors import InvalidArgsError
-from .resolve import Resolution, resolve
+from .resolution import Resolution, resolve
 from .version import target_version
 
 __all__ = ["DeterministicServerMixin"]

@@ -9,6 +9,7 @@ resolution says so.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -61,18 +62,18 @@ def model_facts(model_path: str | None, model_arch: str | None = None) -> ModelF
         return ModelFacts(None, "none", "no --model-path given, so the model family is unknown")
     directory = Path(model_path)
     config = directory / "config.json"
-    if not directory.is_dir():
+    if not _holds(directory.is_dir):
         return ModelFacts(
             None,
             "none",
             f"{model_path} is not a local directory, so its family is unknown (nothing is "
             "fetched); pass model_arch (--model-arch) if it is a DeepSeek-style MLA model",
         )
-    if not config.is_file():
+    if not _holds(config.is_file):
         return ModelFacts(None, "none", f"{model_path} has no config.json; the family is unknown")
     try:
         data = json.loads(config.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, ValueError) as error:
         raise InvalidArgsError(
             f"--model-path {model_path}: config.json cannot be read ({error}); fix the file or "
             "pass model_arch (--model-arch)",
@@ -83,3 +84,11 @@ def model_facts(model_path: str | None, model_arch: str | None = None) -> ModelF
         return ModelFacts(None, "none", f"{config} lists no architectures; the family is unknown")
     first = str(architectures[0])
     return ModelFacts(first, "config.json", f"architecture {first} from {config}")
+
+
+def _holds(check: Callable[[], bool]) -> bool:
+    # a name too long for the filesystem, or with a NUL byte, names no local file
+    try:
+        return check()
+    except (OSError, ValueError):
+        return False

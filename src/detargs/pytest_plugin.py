@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     # imported lazily below: loading the plugin must not slow every pytest start
     from .args import ServerArgs
     from .device import DeviceInfo
-    from .resolve import Resolution
+    from .resolution import Resolution
 
 __all__ = ["ResolveLaunch"]
 
@@ -68,7 +68,7 @@ def _detargs_device_spec(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def detargs_device(_detargs_device_spec: Any) -> DeviceInfo:
     """The device detargs resolves for: a marker's profile, else the option, else detection."""
-    from .detect import detect
+    from .detection import detect
 
     return detect(_detargs_device_spec)
 
@@ -90,7 +90,7 @@ def resolve_launch(
     """
     from .args import ServerArgs
     from .argv import parse_argv
-    from .resolve import resolve
+    from .resolution import resolve
     from .version import target_version
 
     def _resolve(args: ServerArgs | Sequence[str], **kwargs: Any) -> Resolution:

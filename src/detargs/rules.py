@@ -6,7 +6,7 @@ requires as ``Decision`` values, each with a reason a user can act on, or a
 ``Refusal`` when no value could make the launch deterministic. Rules never look
 at globals, never log and never touch ``os.environ``; whether a required value
 replaces the user's, stands beside it, or conflicts with it is the engine's call
-(``detargs.resolve``), made the same way for every rule.
+(``detargs.resolution``), made the same way for every rule.
 
 ``RULES`` is the order. What SGLang itself does per release is in
 ``../shared/reference``-style tables below (``_since`` tables), read from the wheels.
@@ -232,6 +232,9 @@ def _chosen_backend(ctx: Context) -> tuple[str, str]:
 
 
 def implied_by_rl_target(ctx: Context) -> tuple[Outcome, ...]:
+    """`--rl-on-policy-target` implies deterministic inference. SGLang switches it on late,
+    after its own piecewise-graph and all-reduce rules ran; detargs writes
+    `--enable-deterministic-inference` up front so every later rule sees it."""
     if ctx.args.enable_deterministic_inference or ctx.args.rl_on_policy_target is None:
         return ()
     return (
@@ -247,6 +250,13 @@ def implied_by_rl_target(ctx: Context) -> tuple[Outcome, ...]:
 
 
 def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
+    """Picks the attention backend when none is given: **fa3 on Hopper, triton on
+    Blackwell**, triton on Ampere, Ada and ROCm, and triton for an `fp8_e5m2` KV cache
+    (fa3 cannot read one). A backend you give (also `--prefill-attention-backend` and
+    `--decode-attention-backend`) is kept when the target release runs it
+    deterministically, on this GPU, for this model family; otherwise it is a conflict. The
+    model family (absorbed-MLA or not) comes from `architectures[0]` of a local
+    `config.json`, or from `--model-arch`; it is recorded as a note."""
     allowed = deterministic_backends(ctx.release)
     mla = ctx.model.family == "absorbed-mla"
     mla_checked = ctx.model.architecture in _since(_MLA_CHECKED_ARCHITECTURES, ctx.release)
@@ -303,6 +313,9 @@ def _family_note(model: ModelFacts) -> Decision:
 
 
 def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
+    """Sets `--sampling-backend pytorch`: pytorch sampling is batch-invariant, flashinfer's
+    is not. SGLang replaces any other sampling backend silently; detargs makes it a
+    conflict instead. An explicit `ascend` is kept from 0.5.13, as SGLang does."""
     if ctx.args.sampling_backend == "ascend" and ctx.since("0.5.13"):
         return (
             Decision(
@@ -321,6 +334,10 @@ def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
 
 
 def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
+    """Turns piecewise CUDA graphs off where the release captures prefill in them by
+    default (0.5.10–0.5.14), in that release's spelling, and refuses them whenever you ask
+    for them. Left alone when `--disable-cuda-graph` or a prefill CUDA-graph setting of
+    yours already decides it."""
     rule = "piecewise_cuda_graph"
     release = ctx.target.release
     if ctx.args.piecewise_cuda_graph is True:
@@ -363,6 +380,8 @@ def _prefill_graph_locked(ctx: Context) -> str | None:
 
 
 def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
+    """Turns the radix (prefix) cache off when an attention backend in use is not one that
+    keeps it batch-invariant in the target release."""
     # prefill/decode backends, when given, run beside (or instead of) the main one
     backends = [ctx.args.attention_backend, ctx.args.prefill_attention_backend,
                 ctx.args.decode_attention_backend]  # fmt: skip
@@ -384,6 +403,12 @@ def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
 
 
 def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
+    """With `--tp-size` above 1 the all-reduce must add in a fixed order:
+    `--disable-custom-all-reduce` and `NCCL_ALGO=allreduce:tree`; from 0.5.18 also a fixed
+    NCCL channel count and no torch symmetric-memory all-reduce. On ROCm (0.5.7 on) SGLang's
+    one-stage all-reduce is deterministic as it is, and 0.5.23 refuses
+    `--disable-custom-all-reduce` above `--tp-size 2`. The variables go in
+    `Resolution.env`, never into `os.environ`."""
     if ctx.args.tp_size <= 1:
         return ()
     rule = "tensor_parallel"
@@ -431,7 +456,9 @@ def _rocm_tensor_parallel(ctx: Context, rule: str, why: str) -> tuple[Outcome, .
 
 
 def release_incompatibilities(ctx: Context) -> tuple[Outcome, ...]:
-    """What a given SGLang release refuses next to deterministic inference (§1g)."""
+    """What a given SGLang release refuses next to deterministic inference: rejection
+    sampling (0.5.14–0.5.22), `--moe-a2a-backend deepep_v2` (0.5.19–0.5.20) and UNO
+    speculative decoding (0.5.20 on), each caught before launch."""
     rule = "release_incompatibilities"
     release = ctx.target.release
     outcomes: list[Outcome] = []

@@ -89,12 +89,20 @@ def _from_spec(spec: str | os.PathLike[str], *, origin: str) -> DeviceInfo:
         return _load(Path(spec), origin=origin)
     text = spec.strip()
     path = Path(text).expanduser()
-    if path.is_file() or text.endswith(".json") or os.sep in text or "/" in text:
+    if _is_file(path) or text.endswith(".json") or os.sep in text or "/" in text:
         return _load(path, origin=origin)
     try:
         return profile(text)
     except DeviceDetectionError as error:
         raise DeviceDetectionError(f"{_origin(origin, spec)}: {error}") from error
+
+
+def _is_file(path: Path) -> bool:
+    # a name too long for the filesystem, or with a NUL byte, is not a file here
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _load(path: Path, *, origin: str) -> DeviceInfo:
@@ -106,8 +114,11 @@ def _load(path: Path, *, origin: str) -> DeviceInfo:
             f"{where}: no such file {str(path)!r}. Pass a profile name (e.g. 'h100') or the "
             "path of a DeviceInfo JSON saved with `detargs detect`."
         ) from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise DeviceDetectionError(f"{where}: cannot read {str(path)!r}: {error}") from error
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DeviceDetectionError(
+            f"{where}: cannot read {str(path)!r}: {error}. Pass a profile name (e.g. 'h100') "
+            "or the path of a readable DeviceInfo JSON."
+        ) from error
     try:
         info = DeviceInfo.model_validate_json(text)
     except ValidationError as error:

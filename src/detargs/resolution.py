@@ -31,7 +31,7 @@ from typing import Any, Final, Literal
 
 from .args import ServerArgs
 from .argv import encode_argv, flag_name
-from .detect import detect
+from .detection import detect
 from .device import DeviceInfo
 from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
 from .model import model_facts
