@@ -44,8 +44,10 @@ def main() -> int:
     for fixture in (StandaloneTritonDeterministic, MlaFp8Deterministic):
         resolution = fixture.get_resolution()
         device = resolution.device
-        gpu = device.launch_gpu() if device is not None else None
-        where = f"{gpu.name} ({gpu.capability.sm}, source {device.source})" if gpu and device else ""
+        where = ""
+        if device is not None:
+            gpu = device.launch_gpu()
+            where = f"{gpu.name} ({gpu.target}, source {device.source})"
         print(f"{fixture.__name__} on {where}, SGLang {resolution.sglang_version}")
         print(f"  other_args = {shlex.join(fixture.get_server_args())}")
         print(f"  env        = {fixture.get_server_env()}")
