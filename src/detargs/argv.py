@@ -126,9 +126,16 @@ def _switch(dest: str, value: object, catalogue: Catalogue) -> Flag | None:
 
 def _tokens(argv: list[str], catalogue: Catalogue, target: TargetVersion) -> Iterable[_Parsed]:
     position = 0
+    switch: _Parsed | None = None
     while position < len(argv):
         token = argv[position]
         position += 1
+        if not _is_option(token, catalogue) and switch is not None:
+            raise InvalidArgsError(
+                f"{switch.written} takes no value, but {token!r} follows it; write "
+                f"{switch.flag.name} alone to turn it on, or leave it out",
+                flag=switch.flag.name,
+            )
         if not _is_option(token, catalogue):
             raise InvalidArgsError(
                 f"unexpected argument {token!r}: SGLang {target.release} takes no positional "
@@ -150,8 +157,10 @@ def _tokens(argv: list[str], catalogue: Catalogue, target: TargetVersion) -> Ite
                     f"{name} takes no value, but got {attached!r}; write {flag.name} alone",
                     flag=flag.name,
                 )
-            yield _Parsed(flag, name, _constant(flag))
+            switch = _Parsed(flag, name, _constant(flag))
+            yield switch
             continue
+        switch = None
         if has_value:
             raw = [attached]
         else:
@@ -446,7 +455,7 @@ def _absent(name: str, history: tuple[Flag, ...], catalogue: Catalogue) -> Inval
     newest = history[-1]
     release = Version(catalogue.release)
     replacement = _replacement(newest, catalogue) if release > Version(newest.last) else None
-    advice = f"; use {replacement} instead" if replacement else ""
+    advice = f"; use {replacement} instead" if replacement else "; drop it"
     if replacement is None and release < Version(history[0].first):
         advice = f"; target SGLang {history[0].first} or newer to use it"
     return InvalidArgsError(

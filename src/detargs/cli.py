@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from .errors import DetargsError, DetargsWarning
+from .errors import DetargsError, DetargsWarning, InvalidArgsError
 
 if TYPE_CHECKING:
     from .resolution import Resolution
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _FORMATS = ("argv", "shell", "json")
+_OWN_OPTIONS = frozenset(
+    {"--sglang-version", "--on-conflict", "--model-arch", "--gpu-index", "--launcher",
+     "--format", "--dry-run"}
+)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,9 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours, sglang = _split(words)
     parser = _parser()
     try:
-        options = parser.parse_args(ours)
+        options, unknown = parser.parse_known_args(ours)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    if unknown:
+        print(f"detargs: error: unrecognized arguments: {shlex.join(unknown)}; SGLang's own "
+              f"flags go after --, as in: detargs {options.command} [options] -- "
+              f"{shlex.join(unknown)}", file=sys.stderr)  # fmt: skip
+        return 2
     if options.command == "flags" and options.flag is None and len(sglang) == 1:
         # argparse reads "--attention-backend" as an option of its own; after -- it is a name
         options.flag, sglang = sglang[0], []
@@ -130,7 +139,16 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
     from .version import target_version
 
     target = target_version(options.sglang_version)
-    args, notes = parse_argv(sglang, target)
+    try:
+        args, notes = parse_argv(sglang, target)
+    except InvalidArgsError as error:
+        if error.flag in _OWN_OPTIONS:
+            raise InvalidArgsError(
+                f"{error.flag} is a detargs option, not an SGLang flag: put it before --, "
+                f"as in: detargs {options.command} {error.flag} ... -- <sglang args>",
+                flag=error.flag,
+            ) from None
+        raise
     for note in notes:
         warnings.warn(note, DetargsWarning, stacklevel=1)
     launcher = DEFAULT_LAUNCHER if options.launcher is None else _launcher(options.launcher)
@@ -146,12 +164,13 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
 
 
 def _launcher(text: str) -> tuple[str, ...]:
-    from .errors import InvalidArgsError
 
     try:
         words = tuple(shlex.split(text))
     except ValueError as error:
-        raise InvalidArgsError(f"--launcher {text!r}: {error}", flag="--launcher") from None
+        raise InvalidArgsError(
+            f"--launcher {text!r}: {error}; close or escape the quote", flag="--launcher"
+        ) from None
     if not words:
         raise InvalidArgsError("--launcher is empty; give a command such as "
                                "'python -m sglang.launch_server'", flag="--launcher")
@@ -189,7 +208,6 @@ def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     try:
         os.execvpe(command[0], command, env)
     except OSError as error:
-        from .errors import InvalidArgsError
 
         raise InvalidArgsError(
             f"cannot run the launcher {command[0]!r}: {error.strerror}; check --launcher",
@@ -208,7 +226,6 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
 
 def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     from .catalogue import catalogue_for, flag_history
-    from .errors import InvalidArgsError
     from .version import target_version
 
     target = target_version(options.sglang_version)

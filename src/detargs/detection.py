@@ -127,7 +127,8 @@ def _load(path: Path, *, origin: str) -> DeviceInfo:
             for item in error.errors()[:5]
         )
         raise DeviceDetectionError(
-            f"{where}: {str(path)!r} is not a saved DeviceInfo JSON ({problems})"
+            f"{where}: {str(path)!r} is not a saved DeviceInfo JSON ({problems}); save one "
+            "on the GPU node with `detargs detect --json > node.json`, or pass a profile name"
         ) from error
     return info.model_copy(update={"source": "file"})
 

@@ -94,11 +94,15 @@ class ConflictError(DetargsError, ValueError):
         lines = "\n".join(f"  - {c.describe()}" for c in self.conflicts)
         count = len(self.conflicts)
         noun = "conflict" if count == 1 else "conflicts"
-        super().__init__(
-            f"{count} {noun} with deterministic inference:\n{lines}\n"
-            "Change or drop the flags above, or pass on_conflict='override' "
-            "(--on-conflict override) to let the rules replace them."
-        )
+        # a conflict with no required value is a refusal: no override can settle it
+        if any(c.required is not None for c in self.conflicts):
+            advice = (
+                "Change or drop the flags above, or pass on_conflict='override' "
+                "(--on-conflict override) to let the rules replace them."
+            )
+        else:
+            advice = "Change or drop the flags above: no override can make them deterministic."
+        super().__init__(f"{count} {noun} with deterministic inference:\n{lines}\n{advice}")
 
 
 class DeviceError(DetargsError):
