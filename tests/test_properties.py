@@ -53,8 +53,9 @@ def _text_value() -> st.SearchStrategy[str]:
 def _raw_value(flag: Flag, catalogue: Catalogue) -> st.SearchStrategy[str]:
     """One value a release's parser accepts for ``flag`` (and detargs' ServerArgs too).
 
-    A deprecated alias without choices takes the choices of the flag it forwards to
-    (see test_a_deprecated_alias_value_outside_the_successors_choices_round_trips).
+    A deprecated alias without choices takes the choices of the flag it forwards to,
+    which detargs checks (see
+    test_a_deprecated_alias_value_outside_the_successors_choices_round_trips).
     """
     primary = catalogue.primary(flag.dest)
     choices = flag.choices if primary is None or primary.choices is None else primary.choices
@@ -107,7 +108,8 @@ def valid_argvs(draw: st.DrawFn, release: str) -> list[str]:
     if draw(st.booleans()):
         groups.append(["--enable-deterministic-inference"])
     if draw(st.booleans()):
-        groups.append(["--model-path", draw(_PLAIN)])
+        path = draw(st.one_of(_PLAIN, st.just("m" * 5000), st.just("/tmp/a\x00b")))
+        groups.append([f"--model-path={path}"])
     groups = draw(st.permutations(groups))
     return [word for group in groups for word in group]
 
@@ -204,14 +206,14 @@ device_names = st.one_of(
     st.sampled_from(PROFILES),
     st.tuples(st.sampled_from(PROFILES), st.integers(0, 80)).map(lambda p: f"{p[0]}x{p[1]}"),
     st.sampled_from(["H100", "nvidia h200 x 4", "h10", "", "auto-ish", "/nonexistent/d.json",
-                     "d.json", "h1\x0000", "./", "~/nope.json"]),
+                     "d.json", "h1\x0000", "./", "~/nope.json", "x" * 300, "/tmp/a\x00.json",
+                     "/" + "d" * 5000 + ".json"]),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1,
             max_size=12).filter(lambda text: text.strip().lower() not in ("", "auto")),
 )
 """Device specs for resolve(); never ``auto``/``None`` (that would probe the real NVML).
 
-Names longer than the OS allows and paths with a NUL byte are left to the known-bug
-tests at the end of this file."""
+Names longer than the OS allows and paths with a NUL byte included."""
 
 
 @contextlib.contextmanager
