@@ -42,3 +42,15 @@ settings.register_profile(
 )
 if settings.get_current_profile_name() == "default":
     settings.load_profile("ci")
+
+# When a property fails, hypothesis writes a patch with libcst, whose import warns
+# (DeprecationWarning from mypy_extensions.TypedDict); under filterwarnings=error that
+# crashes the session with INTERNALERROR instead of reporting the failing example.
+# Import it once here, with that warning ignored, so the failure is reported.
+import contextlib  # noqa: E402
+import warnings  # noqa: E402
+
+# without libcst, hypothesis skips the patch and this import fails harmlessly
+with warnings.catch_warnings(), contextlib.suppress(ImportError):
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import hypothesis.extra._patching  # noqa: F401
