@@ -133,6 +133,17 @@ def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixtu
     ]
 
 
+def test_argv_format_says_when_the_launch_needs_environment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "resolve", "--device", "h100x2", "--sglang-version", "0.5.17",
+                         "--", "--enable-deterministic-inference", "--tp-size", "2")
+    assert code == 0
+    assert "NCCL_ALGO" not in out
+    assert err == ("detargs: note: this launch also needs the environment "
+                   "NCCL_ALGO=allreduce:tree; --format shell or json includes it\n")
+
+
 def test_resolve_reads_detargs_device(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -139,6 +139,7 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
     from .version import target_version
 
     target = target_version(options.sglang_version)
+    _warn_all(target.warnings)
     try:
         args, notes = parse_argv(sglang, target)
     except InvalidArgsError as error:
@@ -149,10 +150,9 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
                 flag=error.flag,
             ) from None
         raise
-    for note in notes:
-        warnings.warn(note, DetargsWarning, stacklevel=1)
+    _warn_all(notes)
     launcher = DEFAULT_LAUNCHER if options.launcher is None else _launcher(options.launcher)
-    return resolve(
+    resolution = resolve(
         args,
         device=options.device,
         sglang_version=target,
@@ -161,10 +161,11 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
         gpu_index=options.gpu_index,
         launcher=launcher,
     )
+    _warn_all([text for text in resolution.warnings if text not in target.warnings])
+    return resolution
 
 
 def _launcher(text: str) -> tuple[str, ...]:
-
     try:
         words = tuple(shlex.split(text))
     except ValueError as error:
@@ -179,13 +180,16 @@ def _launcher(text: str) -> tuple[str, ...]:
 
 def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
-    _warn_all(resolution.warnings)
     if options.format == "json":
         print(resolution.to_json(), file=out)
     elif options.format == "shell":
         print(resolution.shell(), file=out)
     else:
         print(shlex.join(resolution.argv), file=out)
+        if resolution.env:
+            needed = " ".join(f"{name}={value}" for name, value in resolution.env.items())
+            print(f"detargs: note: this launch also needs the environment {needed}; "
+                  "--format shell or json includes it", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -198,7 +202,6 @@ def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
 
 def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
-    _warn_all(resolution.warnings)
     if options.dry_run:
         print(resolution.shell(), file=out)
         return 0
