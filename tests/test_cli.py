@@ -130,6 +130,8 @@ def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixtu
         "detargs: warning: SGLang 0.5.24 is not in the flag catalogue (0.5.3–0.5.23); "
         "resolving for 0.5.23, the newest catalogued release before it",
         "detargs: warning: --tp 2 is overridden by the later --tp 4, as SGLang's parser does",
+        "detargs: note: this launch also needs the environment NCCL_ALGO=allreduce:tree "
+        "NCCL_MAX_NCHANNELS=8 NCCL_MIN_NCHANNELS=8; --format shell or json includes it",
     ]
 
 
