@@ -55,9 +55,10 @@ REAL_DEPS: Final = ("msgspec", "packaging", "typing_extensions")
 # What a stub module answers for ``__version__`` (version gates then take their modern side).
 STUB_VERSION: Final = "99.0.0"
 
-# The stub flavours. Facts that differ between them depend on the stubs (see
-# ``tools/build_catalogue.py --stub-check``).
-FLAVOURS: Final = ("falsy", "truthy")
+# The stub flavours: how stubs answer bool()/comparisons, and what version they claim
+# ("old"). The first is the one the catalogue is built with; facts that differ between
+# flavours depend on the stubs (``tools/build_catalogue.py --sensitivity``).
+FLAVOURS: Final = ("falsy", "truthy", "old")
 
 _STUB_MARK: Final = "__detargs_stub__"
 
@@ -335,7 +336,8 @@ class _Stub(str):
     __or__ = __ror__ = __xor__ = __rxor__ = __matmul__ = __rmatmul__ = _same
 
 
-_TRUTHY = False
+_TRUTHY = False  # how stubs answer bool() and comparisons (flavour "truthy")
+_STUB_VERSION = STUB_VERSION  # flavour "old": "0.0.1"
 
 
 def _stub_class(qualname: str, module: str) -> type:
@@ -368,7 +370,7 @@ class _StubLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = _StubModule(spec.name)
         module.__path__ = []
-        module.__dict__["__version__"] = STUB_VERSION
+        module.__dict__["__version__"] = _STUB_VERSION
         setattr(module, _STUB_MARK, True)
         return module
 
@@ -568,16 +570,32 @@ def _build_parser(release: str) -> tuple[argparse.ArgumentParser, Any]:
 
 
 def _child(request_file: str, result_file: str) -> int:
-    global _TRUTHY
+    global _TRUTHY, _STUB_VERSION
     request = json.loads(Path(request_file).read_text())
     _TRUTHY = request["flavour"] == "truthy"
-    for name in list(os.environ):
-        if name.startswith(("SGLANG_", "SGL_")):
-            del os.environ[name]
+    if request["flavour"] == "old":
+        _STUB_VERSION = "0.0.1"
+    # The parent built this process's environment from scratch (``_child_env``): no
+    # inherited SGLANG_* variable is here, only the ones a caller passed on purpose.
     for index, entry in enumerate(request["paths"]):
         sys.path.insert(index, entry)
     finder = _StubFinder()
     sys.meta_path.append(finder)
+    env_reads: set[str] = set()
+    environ_type: Any = type(os.environ)
+    real_getitem = environ_type.__getitem__
+    real_contains = environ_type.__contains__
+
+    def getitem(self: Any, key: Any) -> Any:
+        env_reads.add(str(key))
+        return real_getitem(self, key)
+
+    def contains(self: Any, key: Any) -> bool:
+        env_reads.add(str(key))
+        return bool(real_contains(self, key))
+
+    environ_type.__getitem__ = getitem
+    environ_type.__contains__ = contains
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)
     sink = io.StringIO()
@@ -593,9 +611,8 @@ def _child(request_file: str, result_file: str) -> int:
             for action in parser._actions
             if not isinstance(action, argparse._HelpAction)
         ]
-        env_reads = sorted(name for name in os.environ if name.startswith(("SGLANG_", "SGL_")))
         result = {"flags": flags, "notes": notes, "stubbed": sorted(finder.stubbed),
-                  "env_written": env_reads}
+                  "env_read": sorted(env_reads)}
     elif request["mode"] == "parse":
         result = []
         for argv in request["payload"]:

@@ -20,6 +20,7 @@ any ``=`` or space; ``--x=disabled`` -> ``--x``).
 Facts only: no help text is read or written. Run by hand (needs network the first time):
 
     python3 tools/build_catalogue.py [--jobs 2] [--report .cache/build_report.json]
+    python3 tools/build_catalogue.py --sensitivity   # facts that move with stubs or env
 """
 
 from __future__ import annotations
@@ -165,14 +166,73 @@ def build(
     return entries, rejected_entries, report
 
 
+def _facts_by_name(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    flags, rejected = normalise(raw)
+    result = {facts["options"][0]: facts for facts in flags}
+    result.update({f"rejected {r['options'][0]}": r for r in rejected})
+    return result
+
+
+def _differences(base: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for name in sorted(base.keys() | other.keys()):
+        if name not in other:
+            lines.append(f"{name}: gone")
+        elif name not in base:
+            lines.append(f"{name}: appears")
+        elif base[name] != other[name]:
+            changed = [
+                f"{key} {base[name][key]!r} -> {other[name][key]!r}"
+                for key in base[name] if base[name][key] != other[name][key]
+            ]
+            lines.append(f"{name}: {'; '.join(changed)}")
+    return lines
+
+
+def sensitivity(release: str) -> list[str]:
+    """Facts of ``release`` that move with the stubs' behaviour or with a SGLANG_* variable.
+
+    Each other stub flavour is compared with the default one; then every ``SGLANG_*``/``SGL_*``
+    variable the release reads while building its parser is set to ``1``, one at a time.
+    """
+    raw = _sglang_parser.extract_flags(release)
+    base = _facts_by_name(raw)
+    lines: list[str] = []
+    runs: list[tuple[str, str, dict[str, str]]] = [
+        (f"stub flavour {flavour}", flavour, {})
+        for flavour in _sglang_parser.FLAVOURS[1:]
+    ]
+    runs += [
+        (f"{name}=1", _sglang_parser.FLAVOURS[0], {name: "1"})
+        for name in raw["env_read"] if name.startswith(("SGLANG_", "SGL_"))
+    ]
+    for label, flavour, env in runs:
+        try:
+            other = _facts_by_name(_sglang_parser.extract_flags(release, flavour=flavour, env=env))
+        except RuntimeError as exc:
+            lines.append(f"{release} {label}: parser not built ({str(exc).splitlines()[-1]})")
+            continue
+        lines += [f"{release} {label}: {line}" for line in _differences(base, other)]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     cli.add_argument("--jobs", type=int, default=2)
     cli.add_argument("--output", type=Path, default=DATA_FILE)
     cli.add_argument("--report", type=Path, default=REPO / ".cache" / "build_report.json")
     cli.add_argument("--releases", nargs="*", help="default: every release 0.5.3-0.5.23")
+    cli.add_argument("--sensitivity", action="store_true",
+                     help="write nothing; list facts that depend on the stubs or on SGLANG_* "
+                          "variables (slow: one parser build per variable)")
     ns = cli.parse_args(argv)
     releases: list[str] = ns.releases or _sglang_parser.release_list(LOW, HIGH)
+    if ns.sensitivity:
+        with ThreadPoolExecutor(max_workers=max(1, ns.jobs)) as pool:
+            for lines in pool.map(sensitivity, releases):
+                for line in lines:
+                    print(line)
+        return 0
     print(f"{len(releases)} releases: {releases[0]} .. {releases[-1]}", file=sys.stderr)
     entries, rejected, report = build(releases, ns.jobs)
     text = render(releases, entries, rejected)
