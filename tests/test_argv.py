@@ -169,6 +169,8 @@ def test_to_argv_order_ignores_input_order() -> None:
         pytest.param("0.5.23", ["--tp-size", "0"], ["--tp-size"], id="tp-zero"),
         pytest.param("0.5.23", ["--rl-on-policy-target", "ppo"], ["choose one of: fsdp"],
                      id="rl-target-choice"),
+        pytest.param("0.5.4", ["--enable-ep-moe"], ["retired in SGLang 0.5.4", "drop it"],
+                     id="retired-flag"),
     ],
 )
 def test_bad_argv_names_the_flag(release: str, argv: list[str], fragments: list[str]) -> None:

@@ -25,7 +25,15 @@ from typing import Any, Final
 from packaging.version import Version
 
 from .args import FIELD_DESTS, ExtraValue, ServerArgs
-from .catalogue import Catalogue, Flag, catalogue_for, dest_history, flag_history, releases
+from .catalogue import (
+    Catalogue,
+    Flag,
+    catalogue_for,
+    dest_history,
+    flag_history,
+    refused_by,
+    releases,
+)
 from .errors import DetargsWarning, InvalidArgsError
 from .version import TargetVersion, target_version
 
@@ -440,6 +448,12 @@ def _not_a_choice(flag: Flag, written: str, value: Any, release: str) -> Excepti
 
 
 def _unknown_flag(name: str, catalogue: Catalogue) -> InvalidArgsError:
+    if refused_by(name, catalogue.release):
+        return InvalidArgsError(
+            f"{name} is retired in SGLang {catalogue.release}: its parser refuses it at start-up; "
+            "drop it (its replacement, if any, is in that release's notes)",
+            flag=name,
+        )
     history = flag_history(name)
     if history:
         return _absent(name, history, catalogue)

@@ -17,6 +17,10 @@ The data lives in ``_data/sglang_flags.json``, generated from the released wheel
          "required": false,
          "replaced_by": null},                                   # a deprecated flag's successor
         ...
+      ],
+      "rejected": [                                              # flags the parser knows
+        {"first": "0.5.3", "last": "0.5.4",                      # only to refuse them
+         "options": ["--enable-ep-moe"], "dest": "enable_ep_moe"}, ...
       ]
     }
 
@@ -49,6 +53,7 @@ __all__ = [
     "catalogue_for",
     "dest_history",
     "flag_history",
+    "refused_by",
     "releases",
 ]
 
@@ -207,6 +212,16 @@ def flag_history(option: str) -> tuple[Flag, ...]:
     """Every catalogued entry that defines ``option``, oldest first."""
     return tuple(
         _make_flag(entry) for entry in _raw()["flags"] if option in entry["options"]
+    )
+
+
+def refused_by(option: str, release: str) -> bool:
+    """Whether ``release``'s parser knows ``option`` only to refuse it (a retired flag)."""
+    index = _release_index()
+    position = index[release]
+    return any(
+        option in entry["options"] and index[entry["first"]] <= position <= index[entry["last"]]
+        for entry in _raw().get("rejected", ())
     )
 
 

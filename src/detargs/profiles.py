@@ -18,6 +18,7 @@ report look probed.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from typing import Final, NamedTuple
@@ -158,6 +159,7 @@ def lookup(name: str) -> tuple[GpuProfile, int | None]:
     raise DeviceDetectionError(_unknown_message(name, key))
 
 
+@functools.lru_cache(maxsize=256)
 def profile(name: str, count: int | None = None) -> DeviceInfo:
     """A ``DeviceInfo`` (source ``"profile"``) for ``count`` GPUs of a named profile.
 
