@@ -80,17 +80,9 @@ def _written(flag: Flag, option: str, values: list[str]) -> list[str]:
 
 @functools.cache
 def _generated_flags(release: str) -> tuple[Flag, ...]:
-    """Every flag of ``release`` except a deprecated value flag that stores a constant into
-    a switch's dest (``--monokernel-backend amd``), which the codec cannot write back yet:
-    see test_a_deprecated_value_flag_that_sets_a_switch_round_trips."""
+    """Every flag of ``release``."""
     catalogue = catalogue_for(release)
-    return tuple(flag for flag in catalogue.flags if not _sets_a_switch(flag, catalogue))
-
-
-def _sets_a_switch(flag: Flag, catalogue: Catalogue) -> bool:
-    primary = catalogue.primary(flag.dest)
-    switches = ("store_true", "store_false")
-    return flag.takes_value and primary is not None and primary.kind in switches
+    return catalogue.flags
 
 
 @st.composite
@@ -486,11 +478,6 @@ def test_the_cli_exits_0_2_or_3_with_an_error_paragraph_and_no_traceback(
     assert "\n\n" not in paragraph, err
 
 
-@pytest.mark.xfail(
-    reason="bug: --monokernel-backend amd (0.5.23) stores True into enable_amd_monokernel in "
-    "SGLang, but from_argv stores 'amd', which to_argv/resolve then refuse",
-    strict=True,
-)
 def test_a_deprecated_value_flag_that_sets_a_switch_round_trips() -> None:
     with detargs_warnings_recorded():
         args = from_argv(["--monokernel-backend", "amd"], "0.5.23")

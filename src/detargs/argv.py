@@ -240,6 +240,9 @@ def _constant(flag: Flag) -> Any:
 
 def _convert_all(flag: Flag, written: str, raw: list[str], release: str) -> Any:
     values = tuple(_convert(flag, written, item, release) for item in raw)
+    if flag.kind == "value" and flag.const is not None:
+        # a deprecated spelling whose value is only checked: it stores its constant
+        return flag.const
     if flag.kind == "value":
         return values[0]
     if flag.kind == "nargs" and flag.nargs == "?" and not values:
