@@ -216,6 +216,11 @@ def test_deprecated_noop_flag_is_dropped_with_a_warning() -> None:
     assert args.piecewise_cuda_graph is None
 
 
+def test_argv_words_must_be_strings() -> None:
+    with pytest.raises(InvalidArgsError, match=r"argv\[1\] is 2 \(int\)"):
+        from_argv(["--tp-size", 2], "0.5.23")  # type: ignore[list-item]
+
+
 def test_a_string_is_not_an_argv() -> None:
     with pytest.raises(InvalidArgsError, match="list of strings"):
         from_argv("--tp-size 2", "0.5.23")

@@ -142,6 +142,11 @@ def test_nvml_failure_surfaces_when_nothing_names_a_device() -> None:
         detect(environ={}, nvml=fake)
 
 
+def test_a_device_of_another_type_is_a_detection_error() -> None:
+    with pytest.raises(DeviceDetectionError, match=r"device=8 \(int\)"):
+        detect(8, environ={})  # type: ignore[arg-type]
+
+
 def test_detect_returns_device_info_types() -> None:
     assert isinstance(detect("h100", environ={}), DeviceInfo)
 

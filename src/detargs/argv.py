@@ -82,6 +82,12 @@ def parse_argv(argv: Sequence[str], target: TargetVersion) -> tuple[ServerArgs, 
     """``from_argv`` without warnings: returns the notes it would have warned."""
     if isinstance(argv, str):
         raise InvalidArgsError("argv must be a list of strings, not one string; split it first")
+    for position, word in enumerate(argv):
+        if not isinstance(word, str):
+            raise InvalidArgsError(
+                f"argv[{position}] is {word!r} ({type(word).__name__}); every word of an argv "
+                "is a string: write str(...) around numbers"
+            )
     catalogue = catalogue_for(target.release)
     notes: list[str] = []
     by_dest: dict[str, _Parsed] = {}

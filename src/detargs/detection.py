@@ -66,6 +66,11 @@ def detect(
     """
     if isinstance(device, DeviceInfo):
         return device
+    if device is not None and not isinstance(device, (str, os.PathLike)):
+        raise DeviceDetectionError(
+            f"device={device!r} ({type(device).__name__}): give a profile name such as 'h100', "
+            "the path of a saved DeviceInfo JSON, a DeviceInfo, or None to detect"
+        )
     env: Mapping[str, str] = os.environ if environ is None else environ
     if device is not None and not _means_auto(device):
         return _from_spec(device, origin="device")
