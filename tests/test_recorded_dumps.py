@@ -28,6 +28,8 @@ DUMPS = Path(__file__).parent / "fixtures" / "nvml"
                      "GPU-0ce58777-4a0d-e057-b354-2b640cdd9445", 143771, "h200", id="h200"),
         pytest.param("h200-b-real.json", "NVIDIA H200",
                      "GPU-a7d8f6e5-437c-9b3b-a5b1-94e27ea65234", 143771, "h200", id="h200-b"),
+        pytest.param("h200-c-real.json", "NVIDIA H200",
+                     "GPU-1edee708-dd0a-0f87-072f-1c0491f52727", 143771, "h200", id="h200-c"),
     ],
 )  # fmt: skip
 def test_recorded_dump_matches_nvidia_smi_and_the_profile(
