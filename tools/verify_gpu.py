@@ -7,10 +7,11 @@ Run on a machine with NVIDIA GPUs (torch installed for the driver comparison):
 It prints, and saves under DIR when given:
 
 1. ``nvidia-smi`` facts next to ``detargs detect --json`` (name, UUID, capability, memory);
-2. for a set of CUDA_VISIBLE_DEVICES values, the count detargs reports, the count the
-   CUDA driver gives (``cuInit`` + ``cuDeviceGetCount`` through ctypes) and the count
-   ``torch.cuda.device_count()`` gives (torch reads NVML with its own emulation of the
-   driver's rules first), each in a fresh process so nothing is cached between them;
+2. for a set of CUDA_VISIBLE_DEVICES (and CUDA_DEVICE_ORDER) values, the GPUs detargs
+   reports and the ones the CUDA driver gives (``cuInit``, then each ordinal's PCI bus id
+   through ctypes), in CUDA order, and the count ``torch.cuda.device_count()`` gives (torch
+   reads NVML with its own emulation of the driver's rules first), each in a fresh
+   process so nothing is cached between them; on two or more GPUs, order cases too;
 3. whether detection imported torch (it must not).
 
 Every child process gets its own environment; this script never changes ``os.environ``.
@@ -28,13 +29,22 @@ from pathlib import Path
 from typing import Any
 
 _TORCH_COUNT = "import torch; print(torch.cuda.device_count())"
-# The driver itself, with no library's emulation in between: cuInit, then cuDeviceGetCount.
-_DRIVER_COUNT = (
-    "import ctypes; cuda = ctypes.CDLL('libcuda.so.1'); status = cuda.cuInit(0); "
-    "count = ctypes.c_int(0); "
-    "print(f'cuInit {status}' if status else (cuda.cuDeviceGetCount(ctypes.byref(count)) or "
-    "count.value))"
-)
+# The driver itself, with no library's emulation in between: cuInit, then each visible
+# device's PCI bus id in CUDA order (or the cuInit status when it fails).
+_DRIVER_BUSES = "\n".join([
+    "import ctypes",
+    "cuda = ctypes.CDLL('libcuda.so.1')",
+    "status = cuda.cuInit(0)",
+    "count, device, buses = ctypes.c_int(0), ctypes.c_int(0), []",
+    "if not status:",
+    "    cuda.cuDeviceGetCount(ctypes.byref(count))",
+    "    for ordinal in range(count.value):",
+    "        cuda.cuDeviceGet(ctypes.byref(device), ordinal)",
+    "        text = ctypes.create_string_buffer(64)",
+    "        cuda.cuDeviceGetPCIBusId(text, 64, device)",
+    "        buses.append(text.value.decode())",
+    "print(f'cuInit {status}' if status else ','.join(buses))",
+])
 _NO_TORCH = (
     "import sys; from detargs import detect; info = detect(); "
     "print(len(info.gpus), 'torch' in sys.modules, 'pynvml' in sys.modules)"
@@ -56,9 +66,21 @@ def _env(**changes: str | None) -> dict[str, str]:
     return env
 
 
-def _count(snippet: str, cvd: str | None) -> str:
-    code, out, _ = _run([sys.executable, "-c", snippet], _env(CUDA_VISIBLE_DEVICES=cvd))
-    return out.splitlines()[-1] if code == 0 and out else f"exit {code}"
+def _count(snippet: str, cvd: str | None, order: str | None = None) -> str:
+    env = _env(CUDA_VISIBLE_DEVICES=cvd, CUDA_DEVICE_ORDER=order)
+    code, out, _ = _run([sys.executable, "-c", snippet], env)
+    if code != 0:
+        return f"exit {code}"
+    return out.splitlines()[-1] if out else ""
+
+
+def _bus(text: str) -> str:
+    """A PCI bus id without its domain, lower case: NVML and CUDA pad the domain apart."""
+    return text.split(":", 1)[-1].lower()
+
+
+def _buses(ids: list[str]) -> str:
+    return ",".join(_bus(text) for text in ids) if ids else "none"
 
 
 def _smi() -> list[dict[str, str]]:
@@ -77,9 +99,10 @@ def _smi() -> list[dict[str, str]]:
     return rows
 
 
-def _detect(cvd: str | None) -> tuple[int, Any, str]:
+def _detect(cvd: str | None, order: str | None = None) -> tuple[int, Any, str]:
     code, out, err = _run(
-        [sys.executable, "-m", "detargs.cli", "detect", "--json"], _env(CUDA_VISIBLE_DEVICES=cvd)
+        [sys.executable, "-m", "detargs.cli", "detect", "--json"],
+        _env(CUDA_VISIBLE_DEVICES=cvd, CUDA_DEVICE_ORDER=order),
     )
     return code, json.loads(out) if code == 0 else None, err
 
@@ -113,29 +136,43 @@ def main() -> int:
         print(f"  count: nvidia-smi {len(smi)}, detargs {len(gpus)} DIFFERS")
 
     uuid = smi[0]["uuid"] if smi else "GPU-00000000"
-    cases: list[tuple[str, str | None]] = [
-        ("unset", None), ("empty", ""), ("-1", "-1"), ("0", "0"), ("0,0", "0,0"),
-        ("uuid prefix", uuid[:12]), ("full uuid", uuid), ("uuid without GPU-", uuid[4:]),
-        ("0,-1", "0,-1"), ("-1,0", "-1,0"), ("1", "1"), ("1,0", "1,0"), (" 0", " 0"),
-        ("0abc", "0abc"), ("GPU-", "GPU-"), ("MIG-x", "MIG-x"), ("uuid,0", f"{uuid},0"),
+    cases: list[tuple[str, str | None, str | None]] = [
+        ("unset", None, None), ("empty", "", None), ("-1", "-1", None), ("0", "0", None),
+        ("0,0", "0,0", None), ("uuid prefix", uuid[:12], None), ("full uuid", uuid, None),
+        ("uuid without GPU-", uuid[4:], None), ("0,-1", "0,-1", None), ("-1,0", "-1,0", None),
+        ("1", "1", None), ("1,0", "1,0", None), (" 0", " 0", None), ("0abc", "0abc", None),
+        ("GPU-", "GPU-", None), ("MIG-x", "MIG-x", None), ("uuid,0", f"{uuid},0", None),
     ]  # fmt: skip
-    print("\n== CUDA_VISIBLE_DEVICES: detargs vs the CUDA driver (cuInit) and torch")
-    print(f"  {'case':<20} {'value':<30} {'detargs':<8} {'driver':<11} {'torch':<6} verdict")
+    if len(smi) >= 2:
+        second = smi[1]["uuid"]
+        last = str(len(smi) - 1)
+        cases += [
+            ("0,1", "0,1", None), (f"{last},0", f"{last},0", None), ("1,1", "1,1", None),
+            ("second uuid prefix", second[:12], None), ("uuid2,uuid1", f"{second},{uuid}", None),
+            ("0,out of range,1", f"0,{len(smi)},1", None),
+            ("unset, PCI_BUS_ID", None, "PCI_BUS_ID"),
+            (f"{last},0 PCI_BUS_ID", f"{last},0", "PCI_BUS_ID"),
+        ]  # fmt: skip
+    print("\n== CUDA_VISIBLE_DEVICES: detargs vs the CUDA driver (cuInit), by PCI bus id in CUDA"
+          " order; torch's device count beside")  # fmt: skip
+    print(f"  {'case':<22} {'value':<26} {'detargs':<24} {'driver':<24} {'torch':<6} verdict")
     rows = []
-    for label, value in cases:
-        code, info, err = _detect(value)
-        ours = str(len(info["gpus"])) if code == 0 else f"exit {code}"
-        driver = _count(_DRIVER_COUNT, value)
-        torch = _count(_TORCH_COUNT, value)
+    for label, value, order in cases:
+        code, info, err = _detect(value, order)
+        ours = _buses([gpu["pci_bus_id"] for gpu in info["gpus"]]) if code == 0 else f"exit {code}"
+        raw = _count(_DRIVER_BUSES, value, order)
+        driver = _buses(raw.split(",")) if raw and not raw.startswith(("cuInit", "exit")) else raw
+        torch = _count(_TORCH_COUNT, value, order)
         # cuInit 100 is "no device"; 101 (a repeated device) is what detargs exits 3 for
-        agrees = ours == driver or (driver, ours) in {("cuInit 100", "0"), ("cuInit 101", "exit 3")}
+        agrees = ours == driver or (driver, ours) in {("cuInit 100", "none"),
+                                                      ("cuInit 101", "exit 3")}  # fmt: skip
         verdict = "agrees" if agrees else "DIFFERS"
-        shown = "unset" if value is None else repr(value)
-        print(f"  {label:<20} {shown:<30} {ours:<8} {driver:<11} {torch:<6} {verdict}")
+        shown = "unset" if value is None else repr(value if len(value) < 24 else value[:21] + "...")
+        print(f"  {label:<22} {shown:<26} {ours:<24} {driver:<24} {torch:<6} {verdict}")
         if code != 0:
             print(f"      detargs: {err.splitlines()[-1] if err else ''}")
-        rows.append({"case": label, "value": value, "detargs": ours, "driver": driver,
-                     "torch": torch, "agrees": agrees, "stderr": err})  # fmt: skip
+        rows.append({"case": label, "value": value, "order": order, "detargs": ours,
+                     "driver": driver, "torch": torch, "agrees": agrees, "stderr": err})
     report["cuda_visible_devices"] = rows
 
     code, out, err = _run([sys.executable, "-c", _NO_TORCH], _env())
