@@ -7,11 +7,13 @@ built-in profile of the same GPU against the real card.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
 from detargs.device import Arch, ComputeCapability
+from detargs.errors import DetargsWarning
 from detargs.nvml import probe
 from detargs.profiles import profile
 from detargs.testing import FakeNvml
@@ -64,3 +66,37 @@ def test_recorded_h100_honours_cuda_visible_devices_as_its_driver_did(cvd: str, 
     fake = FakeNvml.from_dump(DUMPS / "h100-real.json")
     info = probe(environ={"CUDA_VISIBLE_DEVICES": cvd}, nvml=fake)
     assert info.count == count
+
+
+_FIRST = "00000000:00:06.0"
+_SECOND = "00000000:00:07.0"
+
+
+@pytest.mark.parametrize(
+    ("cvd", "order", "buses"),
+    [
+        pytest.param(None, None, [_FIRST, _SECOND], id="unset"),
+        pytest.param("1,0", None, [_SECOND, _FIRST], id="reversed"),
+        pytest.param("1", None, [_SECOND], id="second-only"),
+        pytest.param("0,2,1", None, [_FIRST], id="stops-at-out-of-range"),
+        pytest.param("GPU-d619e64a", None, [_SECOND], id="second-uuid-prefix"),
+        pytest.param("GPU-d619e64a-21a8-6f20-6023-c64720467009,GPU-9bb6070c-cb81-71bd-e6b8"
+                     "-6ea34a637281", None, [_SECOND, _FIRST], id="uuids-reversed"),
+        pytest.param("GPU-", None, [], id="ambiguous-prefix"),
+        pytest.param(None, "PCI_BUS_ID", [_FIRST, _SECOND], id="pci-bus-order"),
+        pytest.param("1,0", "PCI_BUS_ID", [_SECOND, _FIRST], id="reversed-pci-bus-order"),
+    ],
+)  # fmt: skip
+def test_recorded_two_gpu_machine_orders_devices_as_its_driver_did(
+    cvd: str | None, order: str | None, buses: list[str]
+) -> None:
+    # each expected list is what cuInit + cuDeviceGetPCIBusId gave on that 2 x H200 machine
+    environ = {name: value for name, value in
+               (("CUDA_VISIBLE_DEVICES", cvd), ("CUDA_DEVICE_ORDER", order)) if value is not None}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DetargsWarning)
+        info = probe(environ=environ, nvml=FakeNvml.from_dump(DUMPS / "h200x2-real.json"))
+    assert [gpu.pci_bus_id for gpu in info.gpus] == buses
+    # an entry that cuts the list short is said; a list read whole is not
+    assert bool(caught) is (cvd == "0,2,1")
+    assert [gpu.index for gpu in info.gpus] == list(range(len(buses)))
