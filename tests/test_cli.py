@@ -330,3 +330,20 @@ def test_a_conflicting_inherited_environment_variable_exits_2(
                          "--tp-size", "2")  # fmt: skip
     assert (code, out) == (2, "")
     assert "$NCCL_ALGO ring (requires allreduce:tree)" in err
+
+
+def test_undecodable_argv_bytes_come_back_as_the_same_bytes() -> None:
+    # a path with a byte that is not UTF-8 arrives as a surrogate escape; a strict stdout
+    # must still get the original byte, not a traceback
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    command = [sys.executable, "-m", "detargs.cli", "resolve", "--device", "h100",
+               "--sglang-version", "0.5.23", "--", os.fsdecode(b"--model-path"),
+               os.fsdecode(b"/models/\xff")]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"--model-path '/models/\xff'\n"
+    assert b"Traceback" not in done.stderr

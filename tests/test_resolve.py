@@ -136,6 +136,23 @@ def test_explain_names_every_decision() -> None:
     assert text.startswith("SGLang 0.5.10 on NVIDIA B200 (sm100, blackwell)")
 
 
+@pytest.mark.parametrize(
+    ("keywords", "fragment"),
+    [
+        pytest.param({"launcher": "python -m sglang.launch_server"}, "list of words",
+                     id="launcher-as-one-string"),
+        pytest.param({"launcher": ["python", 3]}, "list of words", id="launcher-word-not-str"),
+        pytest.param({"gpu_index": "0"}, "CUDA ordinal", id="gpu-index-as-string"),
+        pytest.param({"gpu_index": True}, "CUDA ordinal", id="gpu-index-as-bool"),
+    ],
+)  # fmt: skip
+def test_wrongly_typed_options_are_invalid_arguments(
+    keywords: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(InvalidArgsError, match=fragment):
+        resolve(DETERMINISTIC, device="h100", sglang_version="0.5.23", **keywords)  # type: ignore[arg-type]
+
+
 def test_bad_on_conflict_is_an_invalid_argument() -> None:
     with pytest.raises(InvalidArgsError, match="on_conflict"):
         resolve(DETERMINISTIC, device="h100", on_conflict="ignore")  # type: ignore[arg-type]

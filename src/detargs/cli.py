@@ -181,11 +181,11 @@ def _launcher(text: str) -> tuple[str, ...]:
 def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
     if options.format == "json":
-        print(resolution.to_json(), file=out)
+        _emit(resolution.to_json(), out)
     elif options.format == "shell":
-        print(resolution.shell(), file=out)
+        _emit(resolution.shell(), out)
     else:
-        print(shlex.join(resolution.argv), file=out)
+        _emit(shlex.join(resolution.argv), out)
         if resolution.env:
             needed = " ".join(f"{name}={value}" for name, value in resolution.env.items())
             print(f"detargs: note: this launch also needs the environment {needed}; "
@@ -195,15 +195,15 @@ def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
 
 def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
-    print(resolution.explain(), file=out)
-    print(f"launch: {resolution.shell()}", file=out)
+    _emit(resolution.explain(), out)
+    _emit(f"launch: {resolution.shell()}", out)
     return 0
 
 
 def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
     if options.dry_run:
-        print(resolution.shell(), file=out)
+        _emit(resolution.shell(), out)
         return 0
     command, env = resolution.popen_args()
     out.flush()
@@ -223,7 +223,7 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     from .detection import detect
 
     info = detect(options.device)
-    print(info.model_dump_json(indent=2) if options.json else info.describe(), file=out)
+    _emit(info.model_dump_json(indent=2) if options.json else info.describe(), out)
     return 0
 
 
@@ -241,12 +241,36 @@ def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> i
         for flag in history:
             choices = f" choices={','.join(flag.choices)}" if flag.choices else ""
             moved = f" -> {flag.replaced_by}" if flag.replaced_by else ""
-            print(f"{flag.span():<28} {flag.kind:<12} dest={flag.dest}{choices}{moved}", file=out)
+            _emit(f"{flag.span():<28} {flag.kind:<12} dest={flag.dest}{choices}{moved}", out)
         return 0
     for flag in sorted(catalogue_for(target.release).flags, key=lambda flag: flag.name):
         kind = flag.kind if not flag.type else f"{flag.kind}:{flag.type}"
-        print(f"{' '.join(flag.options):<56} {kind}", file=out)
+        _emit(f"{' '.join(flag.options):<56} {kind}", out)
     return 0
+
+
+def _emit(text: str, out: TextIO) -> None:
+    """Print ``text``; words that came in as undecodable bytes go out as the same bytes."""
+    try:
+        print(text, file=out)
+        return
+    except UnicodeEncodeError:
+        pass
+    buffer = getattr(out, "buffer", None)
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        data = (text + "\n").encode(encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        raise InvalidArgsError(
+            f"the output cannot be written in this terminal's encoding ({encoding}); set "
+            "PYTHONIOENCODING=utf-8 (or a UTF-8 locale) and run it again"
+        ) from None
+    if buffer is None:
+        print(data.decode(encoding, "backslashreplace"), end="", file=out)
+        return
+    out.flush()
+    buffer.write(data)
+    buffer.flush()
 
 
 def _warn_all(texts: Sequence[str]) -> None:

@@ -136,6 +136,16 @@ def resolve(
     if not isinstance(args, ServerArgs):
         raise InvalidArgsError(f"resolve() takes ServerArgs, not {type(args).__name__}")
     target = target_version(sglang_version)
+    if isinstance(launcher, str) or not all(isinstance(word, str) for word in launcher):
+        raise InvalidArgsError(
+            f"launcher must be a list of words such as ['python', '-m', 'sglang.launch_server'] "
+            f"(shlex.split a command line first), not {launcher!r}",
+            flag="--launcher",
+        )
+    if gpu_index is not None and (isinstance(gpu_index, bool) or not isinstance(gpu_index, int)):
+        raise InvalidArgsError(
+            f"gpu_index must be a CUDA ordinal (an int), not {gpu_index!r}", flag="--gpu-index"
+        )
     launcher = tuple(launcher)
     if not launcher:
         raise InvalidArgsError("the launcher is empty; give a command such as "
