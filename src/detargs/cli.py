@@ -23,7 +23,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .errors import DetargsError, DetargsWarning, InvalidArgsError
 
@@ -81,8 +81,15 @@ def _split(words: list[str]) -> tuple[list[str], list[str]]:
     return words, []
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in detargs' one-line form."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"detargs: error: {message}; see `{self.prog} --help`\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="detargs",
         description="Deterministic-inference launch arguments for SGLang.",
         epilog="SGLang's arguments go after --. Exit codes: 0 ok, 2 invalid arguments or "
