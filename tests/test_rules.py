@@ -263,3 +263,18 @@ def test_rules_are_one_ordered_tuple_of_functions() -> None:
     names = [rule.__name__ for rule in RULES]
     assert names.index("attention_backend") < names.index("radix_cache")
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("device", "warned"),
+    [
+        pytest.param("l40s", True, id="ada-warns"),
+        pytest.param("rtx-4090", True, id="ada-consumer-warns"),
+        pytest.param("a100", False, id="ampere-quiet"),
+        pytest.param("h100", False, id="hopper-quiet"),
+    ],
+)
+def test_ada_resolutions_carry_the_shared_memory_warning(device: str, warned: bool) -> None:
+    launch = resolve(ServerArgs(enable_deterministic_inference=True), device=device,
+                     sglang_version="0.5.23", environ={})  # fmt: skip
+    assert any("shared memory" in text for text in launch.warnings) is warned

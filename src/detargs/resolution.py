@@ -32,7 +32,7 @@ from typing import Any, Final, Literal
 from .args import ServerArgs
 from .argv import encode_argv, flag_name
 from .detection import detect
-from .device import DeviceInfo
+from .device import Arch, DeviceInfo, GpuInfo
 from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
 from .model import model_facts
 from .rules import RULES, Context, Decision, Refusal
@@ -182,12 +182,7 @@ def _run_rules(
     decisions: list[Decision] = []
     conflicts: list[Conflict] = []
     release = context.target.release
-    warnings: list[str] = list(context.target.warnings)
-    if context.gpu.arch.value == "unknown":
-        warnings.append(
-            f"{context.gpu.name} ({context.gpu.target}) is newer than any architecture "
-            "detargs knows; the choices below assume it runs what Blackwell runs"
-        )
+    warnings: list[str] = [*context.target.warnings, *_device_warnings(context.gpu)]
     for rule in RULES:
         changed = False
         for outcome in rule(context):
@@ -232,6 +227,21 @@ def _run_rules(
         raise ConflictError(conflicts)
     return _finish(context.args, env, tuple(decisions), context.target, device, launcher,
                    tuple(warnings), context.gpu.target)
+
+
+def _device_warnings(gpu: GpuInfo) -> list[str]:
+    if gpu.arch is Arch.UNKNOWN:
+        return [
+            f"{gpu.name} ({gpu.target}) is newer than any architecture detargs knows; the "
+            "choices below assume it runs what Blackwell runs"
+        ]
+    if gpu.arch is Arch.ADA:
+        return [
+            f"{gpu.name} ({gpu.target}): SGLang's batch-invariant matmul kernels have been "
+            "reported to need more shared memory than sm89 has (Triton OutOfResources at "
+            "start-up on an L40S); if the server fails that way, that is why"
+        ]
+    return []
 
 
 def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> ServerArgs:
