@@ -178,7 +178,8 @@ def profile(name: str, count: int | None = None) -> DeviceInfo:
     chosen = count if count is not None else written if written is not None else 1
     if not 1 <= chosen <= MAX_COUNT:
         raise DeviceDetectionError(
-            f"device {name!r}: a GPU count must be between 1 and {MAX_COUNT}, not {chosen}"
+            f"a GPU count must be between 1 and {MAX_COUNT}, not {chosen}: write e.g. "
+            f"{entry.key}x8, or {entry.key} for one"
         )
     gpus = tuple(
         GpuInfo(
