@@ -224,3 +224,35 @@ def test_argv_words_must_be_strings() -> None:
 def test_a_string_is_not_an_argv() -> None:
     with pytest.raises(InvalidArgsError, match="list of strings"):
         from_argv("--tp-size 2", "0.5.23")
+
+
+def test_the_codec_knows_every_value_type_in_the_catalogue() -> None:
+    from detargs.argv import KNOWN_TYPES
+    from detargs.catalogue import releases
+
+    types = {flag.type for release in releases() for flag in catalogue_for(release).flags}
+    assert types - {None} <= KNOWN_TYPES
+
+
+@pytest.mark.parametrize(
+    ("argv", "accepted"),
+    [
+        pytest.param(["--context-length", "32k"], True, id="size-si"),
+        pytest.param(["--context-length", "4Ki"], True, id="size-iec"),
+        pytest.param(["--context-length", "131072"], True, id="size-plain"),
+        pytest.param(["--context-length", "banana"], False, id="size-garbage"),
+        pytest.param(["--context-length", "1.5Ki"], False, id="size-iec-decimal"),
+        pytest.param(["--forward-hooks", "[]"], True, id="json-list"),
+        pytest.param(["--forward-hooks", "notjson"], False, id="json-garbage"),
+        pytest.param(["--cuda-graph-config", '{"prefill": {"backend": "full"}}'], True,
+                     id="graph-config"),
+        pytest.param(["--cuda-graph-config", "[1]"], False, id="graph-config-not-object"),
+    ],
+)  # fmt: skip
+def test_values_of_sglang_converter_types_are_checked(argv: list[str], accepted: bool) -> None:
+    if accepted:
+        args = from_argv(argv, "0.5.23")
+        assert to_argv(args, "0.5.23") == argv
+    else:
+        with pytest.raises(InvalidArgsError, match=argv[0]):
+            from_argv(argv, "0.5.23")

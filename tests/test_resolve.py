@@ -156,3 +156,86 @@ def test_wrongly_typed_options_are_invalid_arguments(
 def test_bad_on_conflict_is_an_invalid_argument() -> None:
     with pytest.raises(InvalidArgsError, match="on_conflict"):
         resolve(DETERMINISTIC, device="h100", on_conflict="ignore")  # type: ignore[arg-type]
+
+
+def test_switches_turned_off_survive_a_resolution_that_decides_something() -> None:
+    args = from_argv(["--no-enable-tf32-matmul", "--enable-deterministic-inference"], "0.5.23")
+    launch = resolve(args, device="h100", sglang_version="0.5.23", environ={})
+    assert "--no-enable-tf32-matmul" in launch.argv
+
+
+def test_a_field_set_to_none_is_left_to_the_rules() -> None:
+    args = ServerArgs(enable_deterministic_inference=True, attention_backend=None,
+                      sampling_backend=None)  # fmt: skip
+    launch = resolve(args, device="b200", sglang_version="0.5.10", environ={})
+    assert (launch.args.attention_backend, launch.args.sampling_backend) == ("triton", "pytorch")
+
+
+def test_sglang_channel_variable_sets_the_pinned_channel_count() -> None:
+    args = ServerArgs(enable_deterministic_inference=True, tp_size=2)
+    environ = {"SGLANG_DETERMINISTIC_NCCL_NCHANNELS": "16"}
+    launch = resolve(args, device="h100x2", sglang_version="0.5.18", environ=environ)
+    assert (launch.env["NCCL_MIN_NCHANNELS"], launch.env["NCCL_MAX_NCHANNELS"]) == ("16", "16")
+
+
+def test_explain_names_the_gpu_the_rules_keyed_on() -> None:
+    from detargs.device import DeviceInfo
+    from detargs.profiles import profile
+
+    mixed = DeviceInfo(gpus=(profile("b200").gpus[0],
+                             profile("h100").gpus[0].model_copy(update={"index": 1})),
+                       source="fake")  # fmt: skip
+    launch = resolve(DETERMINISTIC, device=mixed, sglang_version="0.5.23", environ={},
+                     gpu_index=1)  # fmt: skip
+    assert launch.explain().startswith("SGLang 0.5.23 on NVIDIA H100 80GB HBM3 (sm90, hopper) x2")
+    assert launch.args.attention_backend == "fa3"
+
+
+def test_conflicts_and_refusals_together_say_which_override_settles() -> None:
+    argv = ["--speculative-algorithm", "UNO", "--sampling-backend", "flashinfer",
+            "--enable-deterministic-inference"]  # fmt: skip
+    with pytest.raises(ConflictError) as caught:
+        resolve(from_argv(argv, "0.5.20"), device="h100", sglang_version="0.5.20", environ={})
+    message = str(caught.value)
+    assert "(no value works)" in message
+    assert "replaces the ones with a required value, but not those no value fixes" in message
+
+
+def test_an_overridden_piecewise_request_round_trips_where_it_is_off_by_default() -> None:
+    args = from_argv(["--enable-deterministic-inference", "--enable-piecewise-cuda-graph"], "0.5.9")
+    launch = resolve(args, device="h100", sglang_version="0.5.9", on_conflict="override",
+                     environ={})  # fmt: skip
+    assert "--enable-piecewise-cuda-graph" not in launch.argv
+    assert from_argv(list(launch.argv), "0.5.9") == launch.args
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        pytest.param({"cuda_graph_backend_prefill": "tc_piecewise"}, "set piecewise_cuda_graph",
+                     id="prefill-backend-is-the-field"),
+        pytest.param({"cuda_graph_backend_prefill": "disabled"}, "set piecewise_cuda_graph",
+                     id="prefill-disabled-is-the-field"),
+    ],
+)  # fmt: skip
+def test_piecewise_cannot_hide_in_extra(extra: dict[str, str], fragment: str) -> None:
+    with pytest.raises(InvalidArgsError, match=fragment):
+        ServerArgs(enable_deterministic_inference=True, extra=extra)
+
+
+def test_piecewise_field_and_prefill_backend_together_are_refused() -> None:
+    with pytest.raises(InvalidArgsError, match="keep one"):
+        ServerArgs(piecewise_cuda_graph=False, extra={"cuda_graph_backend_prefill": "full"})
+
+
+def test_a_graph_config_asking_for_piecewise_prefill_is_refused() -> None:
+    config = '{"prefill": {"backend": "tc_piecewise"}}'
+    args = from_argv(["--cuda-graph-config", config, "--enable-deterministic-inference"], "0.5.17")
+    with pytest.raises(ConflictError, match="--cuda-graph-config"):
+        resolve(args, device="h100", sglang_version="0.5.17", environ={}, on_conflict="override")
+
+
+def test_disable_cuda_graph_still_spells_piecewise_off_before_0_5_14() -> None:
+    args = from_argv(["--disable-cuda-graph", "--enable-deterministic-inference"], "0.5.12")
+    launch = resolve(args, device="h100", sglang_version="0.5.12", environ={})
+    assert "--disable-piecewise-cuda-graph" in launch.argv

@@ -227,8 +227,8 @@ def _mla_table() -> str:
     rows = []
     for release in releases():
         version = Version(release)
-        checked = rules._since(rules._MLA_CHECKED_ARCHITECTURES, version)
-        allowed = rules._since(rules._MLA_BACKENDS, version)
+        checked = rules.mla_checked_architectures(version)
+        allowed = rules.mla_backends(version)
         rows.append((release, (_names(allowed) if checked else "(no MLA check)",
                                ", ".join(f"`{name}`" for name in sorted(checked)) or "—")))
     for first, last, row in _spans(rows):

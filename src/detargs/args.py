@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidArgsError
 
 __all__ = [
     "ATTENTION_BACKENDS",
     "FIELD_DESTS",
+    "PREFILL_GRAPH_PIECEWISE",
     "AttentionBackend",
     "ExtraValue",
     "KvCacheDtype",
@@ -53,6 +54,10 @@ ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tupl
 """A passthrough flag's value: typed as the catalogue types it; lists are tuples."""
 
 PositiveInt = Annotated[int, Field(ge=1)]
+
+_PREFILL_GRAPH = "cuda_graph_backend_prefill"
+PREFILL_GRAPH_PIECEWISE: Mapping[str, bool] = {"tc_piecewise": True, "disabled": False}
+"""The prefill CUDA-graph backends (0.5.14 on) that are the ``piecewise_cuda_graph`` field."""
 
 FIELD_DESTS: Mapping[str, tuple[str, ...]] = {
     "cuda_graph_max_bs": ("cuda_graph_max_bs", "cuda_graph_max_bs_decode"),
@@ -204,7 +209,21 @@ class ServerArgs(BaseModel):
         if overlap:
             fields = sorted({first_class[dest] for dest in overlap})
             raise ValueError(f"{overlap} belong to the fields {fields}; set those, not extra")
+        if value.get(_PREFILL_GRAPH) in PREFILL_GRAPH_PIECEWISE:
+            raise ValueError(
+                f"cuda_graph_backend_prefill={value[_PREFILL_GRAPH]!r} says whether prefill "
+                "uses piecewise CUDA graphs: set piecewise_cuda_graph instead"
+            )
         return dict(sorted(value.items()))
+
+    @model_validator(mode="after")
+    def _one_prefill_graph_choice(self) -> ServerArgs:
+        if self.piecewise_cuda_graph is not None and _PREFILL_GRAPH in self.extra:
+            raise ValueError(
+                "piecewise_cuda_graph and extra['cuda_graph_backend_prefill'] both choose the "
+                "prefill CUDA graph backend: keep one"
+            )
+        return self
 
     def user_set(self) -> dict[str, Any]:
         """The fields the user set, with their values (``extra`` included when set)."""

@@ -3,6 +3,9 @@
 ``from_argv`` reads what the target release's own argparse parser reads (aliases,
 unique prefixes, ``--flag=value``, store_true, nargs lists, repeated flags with the
 last one winning) and refuses the rest with ``InvalidArgsError`` naming the flag.
+One difference is deliberate: a flag name of another release is never read as an
+abbreviation of this one's flags (argparse would take ``--nsa-decode`` for
+``--nsa-decode-backend`` in 0.5.4–0.5.19); it gets the "not a flag of" message.
 ``to_argv`` is canonical: fields in declaration order, then passthrough flags by
 name; only what the user set or a rule decided; a value that starts with ``-`` is
 written ``--flag=value`` so the parser reads it as a value.
@@ -18,14 +21,15 @@ import difflib
 import json
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from packaging.version import Version
 
-from .args import FIELD_DESTS, ExtraValue, ServerArgs
+from .args import FIELD_DESTS, PREFILL_GRAPH_PIECEWISE, ExtraValue, ServerArgs
 from .catalogue import (
+    NEGATIVE_NUMBER,
     Catalogue,
     Flag,
     catalogue_for,
@@ -37,12 +41,10 @@ from .catalogue import (
 from .errors import DetargsWarning, InvalidArgsError
 from .version import TargetVersion, target_version
 
-__all__ = ["encode_argv", "flag_name", "from_argv", "parse_argv", "to_argv"]
+__all__ = ["KNOWN_TYPES", "encode_argv", "flag_name", "from_argv", "parse_argv", "to_argv"]
 
 _PIECEWISE: Final = "piecewise_cuda_graph"
 _PREFILL_GRAPH_DEST: Final = "cuda_graph_backend_prefill"
-_PREFILL_GRAPH_PIECEWISE: Final = {"tc_piecewise": True, "disabled": False}
-_NEGATIVE_NUMBER: Final = re.compile(r"^-\d+$|^-\d*\.\d+$")
 _FIELD_ORDER: Final = tuple(name for name in ServerArgs.model_fields if name != "extra")
 _DEST_TO_FIELD: Final = {
     dest: name for name in _FIELD_ORDER for dest in FIELD_DESTS.get(name, (name,))
@@ -164,6 +166,7 @@ def _tokens(argv: list[str], catalogue: Catalogue, target: TargetVersion) -> Ite
         if flag is None:
             raise _unknown_flag(name, catalogue)
         if catalogue.get(token) is flag:
+            # the whole token is an option that contains "=": nothing is attached to it
             name, has_value, attached = token, "", ""
         if not flag.takes_value:
             if has_value:
@@ -188,7 +191,7 @@ def _is_option(token: str, catalogue: Catalogue) -> bool:
         return False
     if token in catalogue.by_option:
         return True
-    if _NEGATIVE_NUMBER.match(token) and not catalogue.negative_number_options:
+    if NEGATIVE_NUMBER.match(token) and not catalogue.negative_number_options:
         return False
     return " " not in token or "=" in token.split(" ", 1)[0]
 
@@ -265,10 +268,10 @@ def _convert(flag: Flag, written: str, raw: str, release: str) -> Any:
             value = int(raw)
         elif flag.type == "float":
             value = float(raw)
-        elif flag.type == "json":
-            json.loads(raw)
+        else:
+            _check_text(flag.type, raw)
     except ValueError:
-        kind = "JSON" if flag.type == "json" else f"an {flag.type}"
+        kind = _TYPE_WORDS.get(flag.type or "", f"an {flag.type}")
         message = f"{written} needs {kind} value, got {raw!r}"
         raise InvalidArgsError(message, flag=flag.name) from None
     if flag.choices is not None and str(value) not in flag.choices:
@@ -282,13 +285,57 @@ def _convert(flag: Flag, written: str, raw: str, release: str) -> Any:
     return value
 
 
+def _json(raw: str) -> None:
+    json.loads(raw)
+
+
+def _size(raw: str) -> None:
+    # SGLang's human-readable ints: 4096, 32k, 1.5M (SI), 4Ki (IEC, whole numbers only)
+    if not _SIZE.fullmatch(raw.strip()):
+        raise ValueError(raw)
+
+
+def _phase_settings(raw: str) -> None:
+    parsed = json.loads(raw)
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ValueError(raw)
+
+
+_SIZE: Final = re.compile(r"[+-]?\d+|\d+(?:\.\d+)?[kMGT]|\d+(?:Ki|Mi|Gi|Ti)")
+# Value checks for the catalogue's types whose converter is a function of SGLang's own;
+# the value is kept as written, so the release's converter reads it as the user wrote it.
+_TEXT_CHECKS: Final[Mapping[str, Callable[[str], None]]] = {
+    "json": _json,
+    "fn:json_list_type": _json,
+    "fn:human_readable_int": _size,
+    "fn:parse_cuda_graph_config_arg": _phase_settings,
+}
+_TYPE_WORDS: Final = {
+    "json": "a JSON",
+    "fn:json_list_type": "a JSON",
+    "fn:human_readable_int": "a size (4096, 32k, 4Ki)",
+    "fn:parse_cuda_graph_config_arg": "a JSON object of per-phase settings as its",
+}
+def _check_text(type_name: str | None, text: str) -> None:
+    check = _TEXT_CHECKS.get(type_name or "")
+    if check is not None:
+        check(text)
+
+
+KNOWN_TYPES: Final = frozenset(
+    {"int", "float", "str", "fn:nullable_str", "fn:parse_cuda_graph_backend_arg", *_TEXT_CHECKS}
+)
+"""Every catalogue value type the codec reads; the rest of the text types take any string
+(their choices, where given, are checked)."""
+
+
 def _build(by_dest: dict[str, _Parsed]) -> ServerArgs:
     fields: dict[str, Any] = {}
     extra: dict[str, ExtraValue] = {}
     piecewise: dict[str, bool] = {}
     for dest, parsed in by_dest.items():
-        if dest == _PREFILL_GRAPH_DEST and parsed.value in _PREFILL_GRAPH_PIECEWISE:
-            piecewise[dest] = _PREFILL_GRAPH_PIECEWISE[parsed.value]
+        if dest == _PREFILL_GRAPH_DEST and parsed.value in PREFILL_GRAPH_PIECEWISE:
+            piecewise[dest] = PREFILL_GRAPH_PIECEWISE[parsed.value]
         elif _DEST_TO_FIELD.get(dest) == _PIECEWISE:
             if parsed.value is True:
                 piecewise[dest] = dest != "disable_piecewise_cuda_graph"
@@ -340,11 +387,19 @@ def _encode_piecewise(value: bool | None, catalogue: Catalogue) -> list[str]:
     if not value:
         # piecewise CUDA graphs are off by default in this release: nothing to say
         return []
+    spellings = [
+        ("--enable-piecewise-cuda-graph", lambda flag: flag.kind == "store_true"),
+        ("--enforce-piecewise-cuda-graph", lambda flag: flag.kind != "noop"),
+        ("--cuda-graph-backend-prefill", lambda flag: "tc_piecewise" in (flag.choices or ())),
+    ]
+    where = "; ".join(
+        f"{option}{' tc_piecewise' if option.endswith('prefill') else ''} in "
+        + ", ".join(entry.span() for entry in _merged(tuple(filter(keep, flag_history(option)))))
+        for option, keep in spellings
+    )
     raise InvalidArgsError(
-        f"piecewise CUDA graphs cannot be requested in SGLang {catalogue.release}: "
-        "--enable-piecewise-cuda-graph exists in 0.5.3.post2–0.5.9, "
-        "--enforce-piecewise-cuda-graph in 0.5.10–0.5.19 and "
-        "--cuda-graph-backend-prefill tc_piecewise in 0.5.14–0.5.21",
+        f"piecewise CUDA graphs cannot be requested in SGLang {catalogue.release}; SGLang "
+        f"took them as {where}",
         flag="--enforce-piecewise-cuda-graph",
     )
 
@@ -369,7 +424,7 @@ def _encode(flag: Flag, value: Any, catalogue: Catalogue) -> list[str]:
     if flag.kind == "append":
         return [token for item in items for token in _one_value(flag, item, release)]
     texts = [_checked_text(flag, item, release) for item in items]
-    if any(_looks_like_option(text, catalogue) for text in texts):
+    if any(_is_option(text, catalogue) for text in texts):
         if len(texts) != 1:
             raise InvalidArgsError(
                 f"{flag.name}: a list value cannot start with '-' ({texts}); SGLang's parser "
@@ -397,18 +452,14 @@ def _checked_text(flag: Flag, value: Any, release: str) -> str:
     if flag.type == "float" and not isinstance(value, (int, float)):
         raise InvalidArgsError(f"{flag.name} needs a float value, not {value!r}", flag=flag.name)
     text = repr(float(value)) if flag.type == "float" else str(value)
-    if flag.type == "json":
-        try:
-            json.loads(text)
-        except ValueError:
-            raise InvalidArgsError(f"{flag.name} needs JSON, got {text!r}") from None
+    try:
+        _check_text(flag.type, text)
+    except ValueError:
+        kind = _TYPE_WORDS.get(flag.type or "", "another")
+        raise InvalidArgsError(f"{flag.name} needs {kind} value, got {text!r}") from None
     if flag.choices is not None and text not in flag.choices:
         raise _not_a_choice(flag, flag.name, value, release=release)
     return text
-
-
-def _looks_like_option(text: str, catalogue: Catalogue) -> bool:
-    return _is_option(text, catalogue)
 
 
 # --- messages ----------------------------------------------------------------------

@@ -66,7 +66,8 @@ flag that the parser accepts and ignores); ``value`` takes exactly one; ``nargs`
 """
 
 _DATA_FILE: Final = "sglang_flags.json"
-_NEGATIVE_NUMBER: Final = re.compile(r"^-\d+$|^-\d*\.\d+$")
+NEGATIVE_NUMBER: Final = re.compile(r"^-\d+$|^-\d*\.\d+$")
+"""What argparse takes for a negative number rather than an option."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ class Catalogue:
     @functools.cached_property
     def negative_number_options(self) -> bool:
         """Whether an option looks like a negative number (argparse then reads ``-1`` as one)."""
-        return any(_NEGATIVE_NUMBER.match(option) for option in self.by_option)
+        return any(NEGATIVE_NUMBER.match(option) for option in self.by_option)
 
     def get(self, option: str) -> Flag | None:
         return self.by_option.get(option)

@@ -74,9 +74,16 @@ class Conflict:
     """The name of the rule that requires it."""
     reason: str
     """Why, as a sentence a user can act on."""
+    fixable: bool = True
+    """Whether ``on_conflict="override"`` settles it (a refusal: no value would)."""
 
     def describe(self) -> str:
-        required = "" if self.required is None else f" (requires {_show(self.required)})"
+        if not self.fixable:
+            required = " (no value works)"
+        elif self.required is None:
+            required = " (requires it gone)"
+        else:
+            required = f" (requires {_show(self.required)})"
         return f"{self.flag} {_show(self.user_value)}{required}: {self.reason} [rule {self.rule}]"
 
 
@@ -94,11 +101,16 @@ class ConflictError(DetargsError, ValueError):
         lines = "\n".join(f"  - {c.describe()}" for c in self.conflicts)
         count = len(self.conflicts)
         noun = "conflict" if count == 1 else "conflicts"
-        # a conflict with no required value is a refusal: no override can settle it
-        if any(c.required is not None for c in self.conflicts):
+        fixable = [c.fixable for c in self.conflicts]
+        if all(fixable):
             advice = (
                 "Change or drop the flags above, or pass on_conflict='override' "
                 "(--on-conflict override) to let the rules replace them."
+            )
+        elif any(fixable):
+            advice = (
+                "Change or drop the flags above; on_conflict='override' (--on-conflict "
+                "override) replaces the ones with a required value, but not those no value fixes."
             )
         else:
             advice = "Change or drop the flags above: no override can make them deterministic."

@@ -16,6 +16,9 @@ each rule requires, the same way for every rule:
 
 Without ``enable_deterministic_inference`` or ``rl_on_policy_target``, nothing is
 decided and no device is detected.
+
+Resolving a resolution's own ``args`` again decides no argument anew; the environment
+decisions are stated again, because the environment is not part of ``ServerArgs``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class Resolution:
     sglang_version: str
     launcher: tuple[str, ...] = DEFAULT_LAUNCHER
     fingerprint: str = field(default="")
+    gpu: GpuInfo | None = None
+    """The GPU the rules keyed on (``gpu_index``, or the one kind visible)."""
 
     @property
     def command(self) -> list[str]:
@@ -98,7 +103,7 @@ class Resolution:
 
     def explain(self) -> str:
         """Each decision and why, as a readable table."""
-        lines = [f"SGLang {self.sglang_version}" + _device_line(self.device)]
+        lines = [f"SGLang {self.sglang_version}" + _device_line(self.device, self.gpu)]
         width = max((len(_label(d)) for d in self.decisions), default=0)
         for decision in self.decisions:
             marker = ", replaced your value" if decision.overrode_user else ""
@@ -188,7 +193,7 @@ def _run_rules(
         for outcome in rule(context):
             if isinstance(outcome, Refusal):
                 conflicts.append(Conflict(flag_name(outcome.field, release), outcome.value, None,
-                                          outcome.rule, outcome.reason))
+                                          outcome.rule, outcome.reason, fixable=False))
                 continue
             if outcome.kind == "note":
                 decisions.append(outcome)
@@ -226,7 +231,7 @@ def _run_rules(
     if conflicts:
         raise ConflictError(conflicts)
     return _finish(context.args, env, tuple(decisions), context.target, device, launcher,
-                   tuple(warnings), context.gpu.target)
+                   tuple(warnings), context.gpu)
 
 
 def _device_warnings(gpu: GpuInfo) -> list[str]:
@@ -247,12 +252,14 @@ def _device_warnings(gpu: GpuInfo) -> list[str]:
 def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> ServerArgs:
     data = dict(values)
     if extra:
-        data["extra"] = {dest: value for dest, value in extra.items() if value is not False}
+        data["extra"] = dict(extra)
     return ServerArgs(**data)
 
 
 def _user_set(args: ServerArgs) -> frozenset[str]:
-    names = set(args.model_fields_set) - {"extra"}
+    # a field set to None asks for SGLang's default, which is what a rule decides: not a choice
+    names = {name for name in args.model_fields_set if getattr(args, name) is not None}
+    names.discard("extra")
     names.update(f"extra.{dest}" for dest in args.extra)
     return frozenset(names)
 
@@ -265,10 +272,11 @@ def _finish(
     device: DeviceInfo | None,
     launcher: tuple[str, ...],
     warnings: tuple[str, ...],
-    capability: str | None,
+    gpu: GpuInfo | None,
 ) -> Resolution:
     argv = tuple(encode_argv(args, target))
     env = dict(sorted(env.items()))
+    capability = None if gpu is None else gpu.target
     return Resolution(
         args=args,
         argv=argv,
@@ -279,6 +287,7 @@ def _finish(
         sglang_version=target.release,
         launcher=launcher,
         fingerprint=_fingerprint(argv, env, capability, target.release),
+        gpu=gpu,
     )
 
 
@@ -310,10 +319,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _device_line(device: DeviceInfo | None) -> str:
-    if device is None or not device.gpus:
+def _device_line(device: DeviceInfo | None, gpu: GpuInfo | None) -> str:
+    if device is None or gpu is None:
         return ""
-    gpu = device.gpus[0]
     return f" on {gpu.name} ({gpu.target}, {gpu.arch.value}) x{device.count}"
 
 

@@ -8,12 +8,13 @@ at globals, never log and never touch ``os.environ``; whether a required value
 replaces the user's, stands beside it, or conflicts with it is the engine's call
 (``detargs.resolution``), made the same way for every rule.
 
-``RULES`` is the order. What SGLang itself does per release is in
-``../shared/reference``-style tables below (``_since`` tables), read from the wheels.
+``RULES`` is the order. What SGLang itself does per release is kept in the
+``_since`` tables below (first release, value), read from the released wheels.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
@@ -23,7 +24,7 @@ from packaging.version import Version
 from .args import ServerArgs
 from .catalogue import release_version
 from .device import Arch, GpuInfo
-from .model import ModelFacts
+from .model import MLA_ARCHITECTURES_BY_RELEASE, ModelFacts
 from .version import TargetVersion
 
 __all__ = [
@@ -34,6 +35,9 @@ __all__ = [
     "Refusal",
     "Rule",
     "deterministic_backends",
+    "mla_backends",
+    "mla_checked_architectures",
+    "piecewise_by_default",
     "radix_backends",
 ]
 
@@ -124,32 +128,13 @@ _DETERMINISTIC_BACKENDS: Final = (
     ("0.5.16", frozenset({"ascend", "fa3", "fa4", "flashinfer", "triton"})),
     ("0.5.19", frozenset({"ascend", "fa3", "fa4", "flashinfer", "intel_xpu", "triton"})),
 )
-_RADIX_BACKENDS: Final[tuple[tuple[str, frozenset[str] | None], ...]] = (
+# 0.5.3.post2 and .post3 dropped SGLang's radix rule by accident; detargs keeps 0.5.3's
+_RADIX_BACKENDS: Final = (
     ("0.5.3", frozenset({"fa3"})),
-    ("0.5.3.post2", None),  # that release has no radix rule at all
     ("0.5.4", frozenset({"fa3", "triton"})),
     ("0.5.13", frozenset({"fa3", "triton", "ascend"})),
     ("0.5.16", frozenset({"ascend", "fa3", "fa4", "triton"})),
 )
-_MLA_CHECKED_ARCHITECTURES: Final = (
-    ("0.5.3", frozenset[str]()),
-    ("0.5.4.post1", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                               "DeepseekV32ForCausalLM"})),
-    ("0.5.6.post1", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                               "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
-                               "PixtralForConditionalGeneration"})),
-    ("0.5.9", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                         "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
-                         "PixtralForConditionalGeneration", "GlmMoeDsaForCausalLM"})),
-    ("0.5.18", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                          "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
-                          "PixtralForConditionalGeneration", "GlmMoeDsaForCausalLM",
-                          "Glm4MoeLiteForCausalLM"})),
-    ("0.5.20", frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                          "DeepseekV32ForCausalLM", "MistralLarge3ForCausalLM",
-                          "PixtralForConditionalGeneration", "GlmMoeDsaForCausalLM",
-                          "Glm4MoeLiteForCausalLM", "Glm5NextForConditionalGeneration"})),
-)  # fmt: skip
 _MLA_BACKENDS: Final = (
     ("0.5.3", frozenset({"fa3", "triton"})),
     ("0.5.17", frozenset({"ascend", "fa3", "fa4", "triton"})),
@@ -167,14 +152,29 @@ def deterministic_backends(release: Version) -> frozenset[str]:
     return _since(_DETERMINISTIC_BACKENDS, release)
 
 
-def radix_backends(release: Version) -> frozenset[str] | None:
-    """The deterministic backends that keep the radix cache (``None``: no radix rule)."""
+def radix_backends(release: Version) -> frozenset[str]:
+    """The deterministic backends that keep the radix cache in ``release``."""
     return _since(_RADIX_BACKENDS, release)
+
+
+def mla_checked_architectures(release: Version) -> frozenset[str]:
+    """The absorbed-MLA architectures whose backends ``release`` restricts."""
+    return _since(MLA_ARCHITECTURES_BY_RELEASE, release)
+
+
+def mla_backends(release: Version) -> frozenset[str]:
+    """The attention backends ``release`` allows for absorbed-MLA models."""
+    return _since(_MLA_BACKENDS, release)
+
+
+def piecewise_by_default(release: Version) -> bool:
+    """Whether ``release`` captures prefill in piecewise CUDA graphs unless told not to."""
+    return _since(_PIECEWISE_BY_DEFAULT, release)
 
 
 # --- where kernels run (sglang-rules reference §1c footnote 3, §1d) ------------------
 
-_NVIDIA_ONLY_ELSEWHERE: Final = {
+_OTHER_HARDWARE: Final = {
     "ascend": "runs on Ascend NPUs only",
     "intel_xpu": "runs on Intel GPUs only",
 }
@@ -183,8 +183,8 @@ _NVIDIA_ONLY_ELSEWHERE: Final = {
 def _runs_on(backend: str, gpu: GpuInfo, mla: bool) -> str | None:
     """Why ``backend`` cannot run on ``gpu`` (``None`` when it can)."""
     major = gpu.capability.major
-    if backend in _NVIDIA_ONLY_ELSEWHERE:
-        return f"{backend} {_NVIDIA_ONLY_ELSEWHERE[backend]}"
+    if backend in _OTHER_HARDWARE:
+        return f"{backend} {_OTHER_HARDWARE[backend]}"
     if gpu.vendor == "amd" and backend in ("fa3", "fa4", "flashinfer"):
         return f"{backend} runs on NVIDIA GPUs only; this GPU is AMD {gpu.target}"
     if backend == "fa3":
@@ -202,7 +202,7 @@ def _runs_on(backend: str, gpu: GpuInfo, mla: bool) -> str | None:
 
 def _chosen_backend(ctx: Context) -> tuple[str, str]:
     """The backend detargs picks when the user gives none, and why."""
-    gpu, _mla = ctx.gpu, ctx.model.family == "absorbed-mla"
+    gpu = ctx.gpu
     sm = gpu.target
     e5m2 = ctx.args.kv_cache_dtype == "fp8_e5m2"
     if gpu.vendor == "amd":
@@ -217,14 +217,19 @@ def _chosen_backend(ctx: Context) -> tuple[str, str]:
             f"Hopper ({sm}) would take fa3, but fa3 does not read an fp8_e5m2 KV cache "
             "(SGLang rewrites fa3 to triton for it), so triton is chosen directly"
         )
+    radix = (
+        "keeps the radix cache"
+        if "triton" in radix_backends(ctx.release)
+        else f"needs the radix cache off in SGLang {ctx.target.release}"
+    )
     if gpu.arch is Arch.BLACKWELL:
         return "triton", (
-            f"Blackwell ({sm}): triton is batch-invariant here and keeps the radix cache; "
-            "fa3 does not run on Blackwell and flashinfer would turn the radix cache off"
+            f"Blackwell ({sm}): triton is batch-invariant here and {radix}; fa3 does not run "
+            "on Blackwell and flashinfer would turn the radix cache off"
         )
     return "triton", (
         f"{gpu.arch.value.capitalize()} ({sm}): triton runs on every GPU from sm80, is "
-        "batch-invariant and keeps the radix cache; fa3 is built for Hopper"
+        f"batch-invariant and {radix}; fa3 is built for Hopper"
     )
 
 
@@ -259,8 +264,8 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
     `config.json`, or from `--model-arch`; it is recorded as a note."""
     allowed = deterministic_backends(ctx.release)
     mla = ctx.model.family == "absorbed-mla"
-    mla_checked = ctx.model.architecture in _since(_MLA_CHECKED_ARCHITECTURES, ctx.release)
-    mla_allowed = _since(_MLA_BACKENDS, ctx.release)
+    mla_checked = ctx.model.architecture in mla_checked_architectures(ctx.release)
+    mla_allowed = mla_backends(ctx.release)
     choice, why = _chosen_backend(ctx)
     outcomes: list[Outcome] = []
     for name in ("attention_backend", "prefill_attention_backend", "decode_attention_backend"):
@@ -340,15 +345,22 @@ def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
     yours already decides it."""
     rule = "piecewise_cuda_graph"
     release = ctx.target.release
+    on_by_default = piecewise_by_default(ctx.release)
     if ctx.args.piecewise_cuda_graph is True:
+        # where they are off by default, dropping the request is enough: no off spelling
         return (
             Decision(
-                rule, False, rule,
+                rule, False if on_by_default else None, rule,
                 "piecewise CUDA graphs capture prefill per batch shape and are not "
                 "batch-invariant; deterministic inference needs them off",
             ),
         )  # fmt: skip
-    if not _since(_PIECEWISE_BY_DEFAULT, ctx.release):
+    requested = _piecewise_in_graph_config(ctx)
+    if requested:
+        return (Refusal("extra.cuda_graph_config", requested, rule,
+                        "--cuda-graph-config asks for tc_piecewise prefill CUDA graphs, which "
+                        "are not batch-invariant; drop that setting from it"),)  # fmt: skip
+    if not on_by_default:
         return (
             Decision(
                 rule, None, rule,
@@ -357,7 +369,7 @@ def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
                 kind="note",
             ),
         )  # fmt: skip
-    locked = _prefill_graph_locked(ctx)
+    locked = _prefill_graph_locked(ctx) if ctx.since("0.5.14") else None
     if locked:
         return (Decision(rule, None, rule, f"prefill CUDA graphs are already set by {locked}",
                          kind="note"),)  # fmt: skip
@@ -371,12 +383,26 @@ def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
 
 
 def _prefill_graph_locked(ctx: Context) -> str | None:
+    """The flag of yours that already settles prefill CUDA graphs (0.5.14's lock)."""
     if ctx.args.disable_cuda_graph:
         return "--disable-cuda-graph"
-    for dest in ("cuda_graph_backend_prefill", "disable_prefill_cuda_graph"):
+    for dest in ("cuda_graph_backend_prefill", "disable_prefill_cuda_graph", "cuda_graph_config"):
         if ctx.args.extra.get(dest) not in (None, False):
             return "--" + dest.replace("_", "-")
     return None
+
+
+def _piecewise_in_graph_config(ctx: Context) -> str | None:
+    text = ctx.args.extra.get("cuda_graph_config")
+    if not isinstance(text, str):
+        return None
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        return None  # the codec refuses malformed JSON before any rule runs
+    prefill = settings.get("prefill") if isinstance(settings, dict) else None
+    backend = prefill.get("backend") if isinstance(prefill, dict) else None
+    return text if backend == "tc_piecewise" else None
 
 
 def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
@@ -386,10 +412,6 @@ def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
     backends = [ctx.args.attention_backend, ctx.args.prefill_attention_backend,
                 ctx.args.decode_attention_backend]  # fmt: skip
     capable = radix_backends(ctx.release)
-    if capable is None:
-        return (Decision("disable_radix_cache", ctx.args.disable_radix_cache, "radix_cache",
-                         f"SGLang {ctx.target.release} has no radix-cache rule for deterministic "
-                         "inference; the radix cache stays as given", kind="note"),)  # fmt: skip
     backend = next((name for name in backends if name is not None and name not in capable), None)
     if backend is None:
         return ()
@@ -423,22 +445,32 @@ def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
                  kind="env"),
     ]  # fmt: skip
     if ctx.since("0.5.18"):
+        channels, source = _channels(ctx)
+        fixed = f"a fixed NCCL channel count keeps the reduction order fixed ({source})"
         outcomes += [
             Decision("enable_torch_symm_mem", False, rule,
                      f"{why}: torch symmetric-memory all-reduce does not"),
-            Decision("NCCL_MIN_NCHANNELS", "8", rule,
-                     "a fixed NCCL channel count keeps the reduction order fixed (SGLang 0.5.18+)",
-                     kind="env"),
-            Decision("NCCL_MAX_NCHANNELS", "8", rule,
-                     "a fixed NCCL channel count keeps the reduction order fixed (SGLang 0.5.18+)",
-                     kind="env"),
+            Decision("NCCL_MIN_NCHANNELS", channels, rule, fixed, kind="env"),
+            Decision("NCCL_MAX_NCHANNELS", channels, rule, fixed, kind="env"),
         ]  # fmt: skip
     return tuple(outcomes)
 
 
+_CHANNELS_VARIABLE: Final = "SGLANG_DETERMINISTIC_NCCL_NCHANNELS"
+
+
+def _channels(ctx: Context) -> tuple[str, str]:
+    """The count SGLang (0.5.18+) will pin: its own variable when the launch inherits one."""
+    given = ctx.environ.get(_CHANNELS_VARIABLE, "").strip()
+    if given.isdigit() and int(given) > 0:
+        return given, f"{_CHANNELS_VARIABLE}={given}, which SGLang 0.5.18+ reads"
+    return "8", "SGLang 0.5.18+ pins 8"
+
+
 def _rocm_tensor_parallel(ctx: Context, rule: str, why: str) -> tuple[Outcome, ...]:
-    # From 0.5.7 SGLang runs a one-stage all-reduce on ROCm, which is deterministic
-    if ctx.since("0.5.23") and ctx.args.tp_size > 2 and ctx.args.disable_custom_all_reduce:
+    # From 0.5.7 SGLang runs a one-stage all-reduce on ROCm, which is deterministic; turning
+    # it off above tp 2 falls back to RCCL in every such release, though only 0.5.23 says so
+    if ctx.args.tp_size > 2 and ctx.args.disable_custom_all_reduce:
         return (
             Decision(
                 "disable_custom_all_reduce", False, rule,
