@@ -13,7 +13,6 @@ the main property.
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import re
 import warnings
@@ -78,18 +77,11 @@ def _written(flag: Flag, option: str, values: list[str]) -> list[str]:
     return [option, *values]
 
 
-@functools.cache
-def _generated_flags(release: str) -> tuple[Flag, ...]:
-    """Every flag of ``release``."""
-    catalogue = catalogue_for(release)
-    return catalogue.flags
-
-
 @st.composite
 def flag_tokens(draw: st.DrawFn, release: str) -> list[str]:
     """The argv words for one flag of ``release``, as a user could write them."""
     catalogue = catalogue_for(release)
-    flag = draw(st.sampled_from(_generated_flags(release)))
+    flag = draw(st.sampled_from(catalogue.flags))
     option = draw(st.sampled_from(flag.options))
     if not flag.takes_value:
         return [option]

@@ -26,6 +26,7 @@ from .errors import InvalidArgsError
 __all__ = [
     "ATTENTION_BACKENDS",
     "FIELD_DESTS",
+    "PREFILL_GRAPH_DEST",
     "PREFILL_GRAPH_PIECEWISE",
     "AttentionBackend",
     "ExtraValue",
@@ -55,7 +56,8 @@ ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tupl
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
-_PREFILL_GRAPH = "cuda_graph_backend_prefill"
+PREFILL_GRAPH_DEST = "cuda_graph_backend_prefill"
+"""The dest of ``--cuda-graph-backend-prefill`` (0.5.14 on)."""
 PREFILL_GRAPH_PIECEWISE: Mapping[str, bool] = {"tc_piecewise": True, "disabled": False}
 """The prefill CUDA-graph backends (0.5.14 on) that are the ``piecewise_cuda_graph`` field."""
 
@@ -209,16 +211,16 @@ class ServerArgs(BaseModel):
         if overlap:
             fields = sorted({first_class[dest] for dest in overlap})
             raise ValueError(f"{overlap} belong to the fields {fields}; set those, not extra")
-        if value.get(_PREFILL_GRAPH) in PREFILL_GRAPH_PIECEWISE:
+        if value.get(PREFILL_GRAPH_DEST) in PREFILL_GRAPH_PIECEWISE:
             raise ValueError(
-                f"cuda_graph_backend_prefill={value[_PREFILL_GRAPH]!r} says whether prefill "
+                f"cuda_graph_backend_prefill={value[PREFILL_GRAPH_DEST]!r} says whether prefill "
                 "uses piecewise CUDA graphs: set piecewise_cuda_graph instead"
             )
         return dict(sorted(value.items()))
 
     @model_validator(mode="after")
     def _one_prefill_graph_choice(self) -> ServerArgs:
-        if self.piecewise_cuda_graph is not None and _PREFILL_GRAPH in self.extra:
+        if self.piecewise_cuda_graph is not None and PREFILL_GRAPH_DEST in self.extra:
             raise ValueError(
                 "piecewise_cuda_graph and extra['cuda_graph_backend_prefill'] both choose the "
                 "prefill CUDA graph backend: keep one"

@@ -17,6 +17,7 @@ written ``--flag=value`` so the parser reads it as a value.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -27,7 +28,13 @@ from typing import Any, Final
 
 from packaging.version import Version
 
-from .args import FIELD_DESTS, PREFILL_GRAPH_PIECEWISE, ExtraValue, ServerArgs
+from .args import (
+    FIELD_DESTS,
+    PREFILL_GRAPH_DEST,
+    PREFILL_GRAPH_PIECEWISE,
+    ExtraValue,
+    ServerArgs,
+)
 from .catalogue import (
     NEGATIVE_NUMBER,
     Catalogue,
@@ -44,7 +51,6 @@ from .version import TargetVersion, target_version
 __all__ = ["KNOWN_TYPES", "encode_argv", "flag_name", "from_argv", "parse_argv", "to_argv"]
 
 _PIECEWISE: Final = "piecewise_cuda_graph"
-_PREFILL_GRAPH_DEST: Final = "cuda_graph_backend_prefill"
 _FIELD_ORDER: Final = tuple(name for name in ServerArgs.model_fields if name != "extra")
 _DEST_TO_FIELD: Final = {
     dest: name for name in _FIELD_ORDER for dest in FIELD_DESTS.get(name, (name,))
@@ -334,7 +340,7 @@ def _build(by_dest: dict[str, _Parsed]) -> ServerArgs:
     extra: dict[str, ExtraValue] = {}
     piecewise: dict[str, bool] = {}
     for dest, parsed in by_dest.items():
-        if dest == _PREFILL_GRAPH_DEST and parsed.value in PREFILL_GRAPH_PIECEWISE:
+        if dest == PREFILL_GRAPH_DEST and parsed.value in PREFILL_GRAPH_PIECEWISE:
             piecewise[dest] = PREFILL_GRAPH_PIECEWISE[parsed.value]
         elif _DEST_TO_FIELD.get(dest) == _PIECEWISE:
             if parsed.value is True:
@@ -370,7 +376,7 @@ def _encode_field(name: str, value: Any, catalogue: Catalogue) -> list[str]:
 def _encode_piecewise(value: bool | None, catalogue: Catalogue) -> list[str]:
     if value is None:
         return []
-    prefill = catalogue.primary(_PREFILL_GRAPH_DEST)
+    prefill = catalogue.primary(PREFILL_GRAPH_DEST)
     if prefill is not None and prefill.choices is not None:
         choice = "tc_piecewise" if value else "disabled"
         if choice in prefill.choices:
@@ -473,7 +479,7 @@ def flag_name(field: str, release: str) -> str:
             flag = catalogue.primary(dest)
             if flag is not None and flag.kind == "store_true":
                 return flag.name
-        prefill = catalogue.primary(_PREFILL_GRAPH_DEST)
+        prefill = catalogue.primary(PREFILL_GRAPH_DEST)
         return f"{prefill.name} tc_piecewise" if prefill else "--enable-piecewise-cuda-graph"
     dests = (field.removeprefix("extra."),) if field.startswith("extra.") else (
         FIELD_DESTS.get(field, (field,))
@@ -571,12 +577,8 @@ def _merged(history: tuple[Flag, ...]) -> list[Flag]:
     merged: list[Flag] = []
     for entry in history:
         if merged and order[entry.first] == order[merged[-1].last] + 1:
-            last = merged[-1]
-            merged[-1] = Flag(**{**_as_dict(last), "last": entry.last})
+            merged[-1] = dataclasses.replace(merged[-1], last=entry.last)
         else:
             merged.append(entry)
     return merged
 
-
-def _as_dict(flag: Flag) -> dict[str, Any]:
-    return {name: getattr(flag, name) for name in Flag.__dataclass_fields__}

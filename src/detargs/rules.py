@@ -21,7 +21,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from packaging.version import Version
 
-from .args import ServerArgs
+from .args import PREFILL_GRAPH_DEST, ServerArgs
 from .catalogue import release_version
 from .device import Arch, GpuInfo
 from .model import MLA_ARCHITECTURES_BY_RELEASE, ModelFacts
@@ -386,7 +386,7 @@ def _prefill_graph_locked(ctx: Context) -> str | None:
     """The flag of yours that already settles prefill CUDA graphs (0.5.14's lock)."""
     if ctx.args.disable_cuda_graph:
         return "--disable-cuda-graph"
-    for dest in ("cuda_graph_backend_prefill", "disable_prefill_cuda_graph", "cuda_graph_config"):
+    for dest in (PREFILL_GRAPH_DEST, "disable_prefill_cuda_graph", "cuda_graph_config"):
         if ctx.args.extra.get(dest) not in (None, False):
             return "--" + dest.replace("_", "-")
     return None
