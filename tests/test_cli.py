@@ -97,7 +97,7 @@ def test_resolve_json_is_the_resolution(capsys: pytest.CaptureFixture[str]) -> N
                            "NCCL_MIN_NCHANNELS": "8"}  # fmt: skip
     assert data["command"] == ["python", "-m", "sglang.launch_server", *data["argv"]]
     assert data["sglang_version"] == "0.5.23"
-    assert DeviceInfo.model_validate(data["device"]).count == 2
+    assert DeviceInfo.from_dict(data["device"]).count == 2
     assert [d["field"] for d in data["decisions"]] == [
         "attention_backend", "model", "sampling_backend", "piecewise_cuda_graph",
         "disable_custom_all_reduce", "NCCL_ALGO", "enable_torch_symm_mem",
@@ -218,7 +218,7 @@ def test_detect_prints_the_gpus(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_detect_json_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "detect", "--device", "b200x8", "--json")
-    info = DeviceInfo.model_validate_json(out)
+    info = DeviceInfo.from_json(out)
     assert (code, info.count, info.launch_gpu().capability.sm) == (0, 8, "sm100")
 
 

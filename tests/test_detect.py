@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib
 from pathlib import Path
@@ -20,7 +21,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "nvml" / "h200-real.json"
 @pytest.fixture
 def saved_b200(tmp_path: Path) -> Path:
     path = tmp_path / "node.json"
-    path.write_text(fake_device("b200", count=2).model_dump_json(), encoding="utf-8")
+    path.write_text(fake_device("b200", count=2).to_json(), encoding="utf-8")
     return path
 
 
@@ -64,7 +65,7 @@ def test_nvml_honours_cuda_visible_devices_from_environ() -> None:
 def test_saved_report_replays_as_file(saved_b200: Path, as_path: bool) -> None:
     info = detect(saved_b200 if as_path else str(saved_b200), environ={})
     assert info.source == "file"
-    assert info.model_copy(update={"source": "fake"}) == fake_device("b200", count=2)
+    assert dataclasses.replace(info, source="fake") == fake_device("b200", count=2)
 
 
 def test_saved_report_from_env(saved_b200: Path) -> None:
@@ -75,10 +76,10 @@ def test_saved_report_from_env(saved_b200: Path) -> None:
 def test_probe_json_round_trip(tmp_path: Path) -> None:
     probed = probe(environ={"CUDA_VISIBLE_DEVICES": "0"}, nvml=FakeNvml.from_dump(FIXTURE))
     path = tmp_path / "h200.json"
-    path.write_text(probed.model_dump_json(indent=2), encoding="utf-8")
+    path.write_text(probed.to_json(indent=2), encoding="utf-8")
     replayed = load(path)
     assert replayed.source == "file"
-    assert replayed.model_copy(update={"source": "nvml"}) == probed
+    assert dataclasses.replace(replayed, source="nvml") == probed
     assert replayed.cuda_visible_devices == "0"
 
 

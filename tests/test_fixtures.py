@@ -382,7 +382,7 @@ def test_device_from_nvml_decides_the_backend(monkeypatch: pytest.MonkeyPatch) -
 def test_device_attribute_forms(device: Any, tmp_path: Path) -> None:
     if device == "saved-json":
         device = tmp_path / "b200.json"
-        device.write_text(fake_device("b200").model_dump_json(), encoding="utf-8")
+        device.write_text(fake_device("b200").to_json(), encoding="utf-8")
         device = str(device)
     fixture = configured(DeterministicServerMixin, enable_deterministic_inference=True,
                          device=device, sglang_version="0.5.23")  # fmt: skip

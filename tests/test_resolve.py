@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -183,7 +184,7 @@ def test_explain_names_the_gpu_the_rules_keyed_on() -> None:
     from detargs.profiles import profile
 
     mixed = DeviceInfo(gpus=(profile("b200").gpus[0],
-                             profile("h100").gpus[0].model_copy(update={"index": 1})),
+                             dataclasses.replace(profile("h100").gpus[0], index=1)),
                        source="fake")  # fmt: skip
     launch = resolve(DETERMINISTIC, device=mixed, sglang_version="0.5.23", environ={},
                      gpu_index=1)  # fmt: skip

@@ -230,7 +230,7 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     from .detection import detect
 
     info = detect(options.device)
-    _emit(info.model_dump_json(indent=2) if options.json else info.describe(), out)
+    _emit(info.to_json(indent=2) if options.json else info.describe(), out)
     return 0
 
 

@@ -6,12 +6,11 @@ May import the standard library and detargs' own modules; ``pynvml`` only throug
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, TypeAlias
-
-from pydantic import ValidationError
 
 from detargs.device import DeviceInfo
 from detargs.errors import DeviceDetectionError
@@ -81,7 +80,7 @@ def detect(
 
 
 def load(path: str | os.PathLike[str]) -> DeviceInfo:
-    """Read a ``DeviceInfo`` saved with ``model_dump_json()``; its source becomes ``"file"``."""
+    """Read a ``DeviceInfo`` saved with ``DeviceInfo.to_json()``; its source becomes ``"file"``."""
     return _load(Path(path), origin="device")
 
 
@@ -125,17 +124,13 @@ def _load(path: Path, *, origin: str) -> DeviceInfo:
             "or the path of a readable DeviceInfo JSON."
         ) from error
     try:
-        info = DeviceInfo.model_validate_json(text)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or '<root>'}: {item['msg']}"
-            for item in error.errors()[:5]
-        )
+        info = DeviceInfo.from_json(text)
+    except ValueError as error:
         raise DeviceDetectionError(
-            f"{where}: {str(path)!r} is not a saved DeviceInfo JSON ({problems}); save one "
+            f"{where}: {str(path)!r} is not a saved DeviceInfo JSON ({error}); save one "
             "on the GPU node with `detargs detect --json > node.json`, or pass a profile name"
         ) from error
-    return info.model_copy(update={"source": "file"})
+    return dataclasses.replace(info, source="file")
 
 
 def _origin(origin: str, value: str | os.PathLike[str]) -> str:

@@ -1,9 +1,11 @@
 """What detargs knows about the GPUs a launch will run on: pure, typed data.
 
-This module may import only the standard library, pydantic and ``detargs.errors``.
-It never imports ``pynvml`` (that is ``detargs.nvml``'s job) nor torch, so a
-``DeviceInfo`` can be built, saved, replayed and reasoned about on a machine
-without a GPU.
+This module may import only the standard library and ``detargs.errors``. It never
+imports ``pynvml`` (that is ``detargs.nvml``'s job) nor torch, so a ``DeviceInfo``
+can be built, saved, replayed and reasoned about on a machine without a GPU. The
+values are frozen dataclasses, not pydantic models: a cold ``detargs resolve``
+builds them on every launch and must not pay for pydantic's import and schema
+building. Only reading a saved JSON report validates through pydantic, lazily.
 
 The facts, from small to large:
 
@@ -22,13 +24,18 @@ The facts, from small to large:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import json
 import re
-from typing import Any, Literal, NamedTuple
-
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from detargs.errors import DeviceDetectionError
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
 
 __all__ = [
     "Arch",
@@ -87,6 +94,15 @@ class ComputeCapability(NamedTuple):
             f"not a compute capability: {text!r} (expected 'major.minor' such as '9.0', "
             "or an sm name such as 'sm90')"
         )
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        # saved reports write [9, 0]; hand-written ones may say "9.0" or "sm90"
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(_coerce_capability)
 
 
 class Arch(str, enum.Enum):
@@ -165,7 +181,12 @@ DeviceSource = Literal["nvml", "profile", "fake", "file"]
 double (``detargs.testing``) or a saved JSON report."""
 
 
-class MigInfo(BaseModel):
+_FORBID_UNKNOWN_KEYS: dict[str, Any] = {"extra": "forbid"}
+"""pydantic's config for these dataclasses when a saved report is read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigInfo:
     """The MIG (Multi-Instance GPU) state of one CUDA device.
 
     ``GpuInfo.mig`` is ``None`` when the GPU does not support MIG at all (NVML says
@@ -173,7 +194,7 @@ class MigInfo(BaseModel):
     carries the parent and instance ids when the CUDA device is a MIG instance.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, Any]] = _FORBID_UNKNOWN_KEYS
 
     enabled: bool
     """MIG mode is currently enabled on the physical GPU."""
@@ -190,14 +211,18 @@ class MigInfo(BaseModel):
         return self.parent_uuid is not None
 
 
-class GpuInfo(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class GpuInfo:
     """One GPU as the launched process will see it through CUDA.
 
-    ``arch`` may be omitted on input (it is derived from ``capability``); when given it
-    must agree with the capability.
+    ``capability`` may be given as ``"9.0"``, ``"sm90"`` or ``(9, 0)``. ``arch`` may be
+    omitted (it is derived from ``capability``); when given it must agree with it.
+
+    >>> GpuInfo(index=0, name="NVIDIA B200", capability="10.0").arch
+    <Arch.BLACKWELL: 'blackwell'>
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, Any]] = _FORBID_UNKNOWN_KEYS
 
     index: int
     """The CUDA ordinal within the visible set (what ``cuda:N`` means in the process)."""
@@ -220,29 +245,23 @@ class GpuInfo(BaseModel):
     pci_bus_id: str | None = None
     """The PCI bus id NVML reports, e.g. ``00000000:00:06.0``."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _derive_arch(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "capability" in data and data.get("arch") is None:
-            capability = _coerce_capability(data["capability"])
-            arch = Arch.from_capability(capability, data.get("vendor", "nvidia"))
-            return {**data, "capability": capability, "arch": arch}
-        return data
-
-    @field_validator("capability", mode="before")
-    @classmethod
-    def _parse_capability(cls, value: Any) -> Any:
-        return _coerce_capability(value)
-
-    @model_validator(mode="after")
-    def _check_arch(self) -> GpuInfo:
-        expected = Arch.from_capability(self.capability, self.vendor)
-        if self.arch is not expected:
+    def __post_init__(self) -> None:
+        if isinstance(self.index, bool) or not isinstance(self.index, int):
+            raise ValueError(f"GpuInfo.index must be a CUDA ordinal (an int), not {self.index!r}")
+        if self.vendor not in ("nvidia", "amd"):
+            raise ValueError(f"GpuInfo.vendor must be 'nvidia' or 'amd', not {self.vendor!r}")
+        capability = _coerce_capability(self.capability)
+        expected = Arch.from_capability(capability, self.vendor)
+        arch = Arch(self.arch)
+        if arch is Arch.UNKNOWN:
+            arch = expected
+        elif arch is not expected:
             raise ValueError(
-                f"arch {self.arch.value!r} contradicts capability {self.capability} "
+                f"arch {arch.value!r} contradicts capability {capability} "
                 f"(which is {expected.value!r}); omit arch to derive it"
             )
-        return self
+        object.__setattr__(self, "capability", capability)
+        object.__setattr__(self, "arch", arch)
 
     @property
     def memory_gib(self) -> float | None:
@@ -264,29 +283,38 @@ class GpuInfo(BaseModel):
         return f"{self.index}: {self.name} ({self.capability}, {self.target}, {self.arch})"
 
 
-def _coerce_capability(value: Any) -> Any:
+def _coerce_capability(value: Any) -> ComputeCapability:
+    if isinstance(value, ComputeCapability):
+        return value
     if isinstance(value, str):
         return ComputeCapability.parse(value)
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in value)
+    ):
         return ComputeCapability(*value)
-    return value
+    raise ValueError(
+        f"not a compute capability: {value!r} (expected '9.0', 'sm90' or [9, 0])"
+    )
 
 
-class DeviceInfo(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class DeviceInfo:
     """Every GPU visible to the launch, in CUDA order, and where the facts came from.
 
-    Save a node's report with ``model_dump_json()`` and replay it with
-    ``model_validate_json()`` (or ``detargs.detect(path)``).
+    Save a node's report with ``to_json()`` (or ``detargs detect --json``) and replay it
+    with ``from_json()`` (or ``detargs.detect(path)``).
 
     >>> info = DeviceInfo(gpus=(GpuInfo(index=0, name="NVIDIA H200", capability="9.0"),),
     ...                   source="fake")
     >>> info.launch_gpu().arch
     <Arch.HOPPER: 'hopper'>
-    >>> DeviceInfo.model_validate_json(info.model_dump_json()) == info
+    >>> DeviceInfo.from_json(info.to_json()) == info
     True
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, Any]] = _FORBID_UNKNOWN_KEYS
 
     gpus: tuple[GpuInfo, ...]
     """The visible GPUs in CUDA order: ``gpus[i].index == i``."""
@@ -303,14 +331,43 @@ class DeviceInfo(BaseModel):
     warnings: tuple[str, ...] = ()
     """Assumptions made while detecting (e.g. about CUDA's device order)."""
 
-    @model_validator(mode="after")
-    def _check_order(self) -> DeviceInfo:
-        for position, gpu in enumerate(self.gpus):
+    def __post_init__(self) -> None:
+        gpus = tuple(self.gpus)
+        for position, gpu in enumerate(gpus):
+            if not isinstance(gpu, GpuInfo):
+                raise ValueError(f"gpus[{position}] must be a GpuInfo, not {gpu!r}")
             if gpu.index != position:
                 raise ValueError(
                     f"gpus must be in CUDA order: gpus[{position}] has index {gpu.index}"
                 )
-        return self
+        if self.source not in ("nvml", "profile", "fake", "file"):
+            raise ValueError(
+                f"DeviceInfo.source must be nvml, profile, fake or file, not {self.source!r}"
+            )
+        object.__setattr__(self, "gpus", gpus)
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: what ``to_json`` writes and ``from_dict`` reads."""
+        return json.loads(self.to_json())  # type: ignore[no-any-return]
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The report as JSON, for ``from_json``, ``detect(path)`` or another machine."""
+        return json.dumps(dataclasses.asdict(self), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DeviceInfo:
+        """Read a report written by ``to_json``; ``capability`` may be ``"9.0"`` and
+        ``arch`` omitted in a hand-written one.
+
+        Raises ``ValueError`` saying which keys are wrong.
+        """
+        return _validated(cls, "validate_json", text)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DeviceInfo:
+        """``from_json`` for already parsed data."""
+        return _validated(cls, "validate_python", data)
 
     @property
     def count(self) -> int:
@@ -398,6 +455,22 @@ class DeviceInfo(BaseModel):
 
     def _listing(self) -> str:
         return ", ".join(gpu.summary() for gpu in self.gpus)
+
+
+def _validated(cls: type[DeviceInfo], method: str, data: Any) -> DeviceInfo:
+    # pydantic only here: reading a saved report is rare, and it has the best messages
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        info: DeviceInfo = getattr(TypeAdapter(cls), method)(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '<root>'}: "
+            + item["msg"].removeprefix("Value error, ")
+            for item in error.errors()[:5]
+        )
+        raise ValueError(problems) from None
+    return info
 
 
 def _count_phrase(count: int) -> str:

@@ -93,7 +93,7 @@ class Resolution:
             "command": self.command,
             "decisions": [_decision_dict(d) for d in self.decisions],
             "warnings": list(self.warnings),
-            "device": None if self.device is None else self.device.model_dump(mode="json"),
+            "device": None if self.device is None else self.device.to_dict(),
             "sglang_version": self.sglang_version,
             "fingerprint": self.fingerprint,
         }
