@@ -103,3 +103,46 @@ def test_the_profile_named_in_the_environment_imports_no_pynvml() -> None:
         "resolve(ServerArgs(enable_deterministic_inference=True), sglang_version='0.5.23')\n"
     )
     assert "pynvml" not in _loaded_after(code)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["resolve", "--device", "h100", "--", "--enable-deterministic-inference"],
+        ["resolve", "--device", "b200x2", "--format", "json", "--", "--tp-size", "2",
+         "--enable-deterministic-inference", "--log-level", "debug"],
+        ["resolve", "--device", "h100", "--on-conflict", "override", "--format", "shell", "--",
+         "--enable-deterministic-inference", "--sampling-backend", "flashinfer"],
+        ["explain", "--device", "h200", "--sglang-version", "0.5.10", "--",
+         "--enable-deterministic-inference", "--cuda-graph-max-bs", "8"],
+        ["launch", "--dry-run", "--device", "h100", "--", "--enable-deterministic-inference"],
+        ["detect", "--device", "h100x2", "--json"],
+    ],
+    ids=["resolve", "resolve-json-tp", "resolve-override", "explain", "launch", "detect-json"],
+)
+def test_the_cli_never_imports_pydantic_on_the_way_to_a_launch(argv: list[str]) -> None:
+    # pydantic's import and schema building cost more than the rest of a cold
+    # `detargs resolve`; the CLI runs on the plain record (detargs._values) instead
+    code = (
+        "import contextlib, io\n"
+        "from detargs.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({argv!r})\n"
+        "assert code == 0, code\n"
+    )
+    loaded = _loaded_after(code)
+    assert "pydantic" not in loaded
+    assert "pynvml" not in loaded
+
+
+def test_reading_a_saved_device_report_is_where_pydantic_comes_in(tmp_path: Path) -> None:
+    saved = tmp_path / "node.json"
+    saved.write_text(detargs.detect("h100").to_json(), encoding="utf-8")
+    code = (
+        "import contextlib, io\n"
+        "from detargs.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['detect', '--device', {str(saved)!r}])\n"
+        "assert code == 0, code\n"
+    )
+    assert "pydantic" in _loaded_after(code)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from detargs.args import ServerArgs
-from detargs.argv import from_argv, to_argv
+from detargs.argv import from_argv, parse_argv, read_argv, to_argv
 from detargs.catalogue import Catalogue, Flag, catalogue_for, releases
 from detargs.cli import main
 from detargs.detection import detect
@@ -33,6 +33,7 @@ from detargs.errors import DetargsError, DetargsWarning, InvalidArgsError
 from detargs.profiles import profile_names
 from detargs.resolution import Resolution, resolve
 from detargs.testing import NVML_ERROR_CODES, FakeNvml
+from detargs.version import target_version
 
 RELEASES = releases()
 PROFILES = profile_names()
@@ -408,6 +409,49 @@ def test_without_deterministic_mode_resolution_changes_nothing(
         assert list(launch.argv) == to_argv(args, release)
     assert launch.env == {}
     assert launch.decisions == ()
+
+
+# --- (f) the plain record (the CLI's path) and ServerArgs read and resolve alike ----------
+
+
+@given(st.sampled_from(RELEASES).flatmap(lambda release: st.tuples(st.just(release),
+                                                                   argvs(release))))
+def test_the_plain_reader_accepts_and_refuses_what_server_args_does(
+    case: tuple[str, list[str]],
+) -> None:
+    release, argv = case
+    target = target_version(release)
+    plain = only_detargs_errors(lambda: read_argv(argv, target))
+    model = only_detargs_errors(lambda: parse_argv(argv, target))
+    if isinstance(plain, DetargsError) or isinstance(model, DetargsError):
+        assert type(plain) is type(model)
+        assert str(plain) == str(model)
+        return
+    values, _ = plain
+    args, _ = model
+    assert args.values() == values
+    assert ServerArgs.from_values(values) == args
+
+
+@given(resolvable(), st.sampled_from(["error", "override"]))
+def test_resolving_the_plain_record_is_resolving_server_args(
+    case: tuple[str, ServerArgs, str, dict[str, str]], on_conflict: Any
+) -> None:
+    release, args, device, environ = case
+    with detargs_warnings_recorded():
+        model = only_detargs_errors(
+            lambda: resolve(args, device, release, on_conflict, environ=environ)
+        )
+        plain = only_detargs_errors(
+            lambda: resolve(args.values(), device, release, on_conflict, environ=environ)
+        )
+    if isinstance(model, DetargsError):
+        assert type(plain) is type(model)
+        assert str(plain) == str(model)
+        return
+    assert isinstance(plain, Resolution)
+    assert plain == model
+    assert plain.args == model.args
 
 
 # --- (e) the CLI exits 0/2/3 with one error paragraph, never a traceback ----------------

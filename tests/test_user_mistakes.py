@@ -164,10 +164,10 @@ MISTAKES: dict[str, Mistake] = {
         2, ["--tp-size needs a value"], ["--tp-size=VALUE"]),
     "tp-size-zero": Mistake(
         cli("resolve", "--device", "h100", *NEW, "--", "--tp-size", "0"),
-        2, ["--tp-size", "(got 0)"], ["greater than or equal to 1"]),
+        2, ["--tp-size", "(got 0)"], ["must be at least 1"]),
     "mem-fraction-above-one": Mistake(
         cli("resolve", "--device", "h100", *NEW, "--", "--mem-fraction-static", "1.5"),
-        2, ["--mem-fraction-static", "(got 1.5)"], ["less than or equal to 1"]),
+        2, ["--mem-fraction-static", "(got 1.5)"], ["at most 1"]),
     "value-given-to-a-switch": Mistake(
         cli("resolve", "--device", "h100", *NEW, "--", "--disable-radix-cache", "false"),
         2, ["'false'"], ["--disable-radix-cache takes no value"]),

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from detargs import InvalidArgsError, target_version
 from detargs.catalogue import releases
+from detargs.version import installed_sglang_version
 
 
 def _none() -> str | None:
@@ -58,3 +63,70 @@ def test_installed_version_is_read_without_importing_sglang() -> None:
 
     target_version(None)
     assert "sglang" not in sys.modules
+
+
+def _dist_info(site: Path, name: str, version: str, metadata_file: str = "METADATA") -> None:
+    info = site / name
+    info.mkdir(parents=True)
+    (info / metadata_file).write_text(
+        f"Metadata-Version: 2.1\nName: sglang\nVersion: {version}\n\nversion: not a header\n",
+        encoding="utf-8",
+    )
+
+
+def _site_layouts(tmp_path: Path) -> dict[str, list[str]]:
+    wheel = tmp_path / "wheel"
+    _dist_info(wheel, "sglang-0.5.14.dist-info", "0.5.14")
+    _dist_info(wheel, "sglang_router-0.3.1.dist-info", "0.3.1")
+    upper = tmp_path / "upper"
+    _dist_info(upper, "SGLang-0.5.10.post1.dist-info", "0.5.10.post1")
+    egg = tmp_path / "egg"
+    _dist_info(egg, "sglang.egg-info", "0.5.9", metadata_file="PKG-INFO")
+    router_only = tmp_path / "router-only"
+    _dist_info(router_only, "sglang_router-0.3.1.dist-info", "0.3.1")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = str(tmp_path / "not-there")
+    return {
+        "wheel": [str(wheel)],
+        "upper-case-name": [str(upper)],
+        "egg-info": [str(egg)],
+        "first-entry-wins": [missing, str(empty), str(upper), str(wheel)],
+        "router-is-another-distribution": [str(router_only)],
+        "not-installed": [str(empty), missing],
+    }
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "wheel",
+        "upper-case-name",
+        "egg-info",
+        "first-entry-wins",
+        "router-is-another-distribution",
+        "not-installed",
+    ],
+)
+def test_installed_version_agrees_with_importlib_metadata(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import metadata
+
+    monkeypatch.setattr(sys, "path", _site_layouts(tmp_path)[layout])
+    try:
+        expected: str | None = metadata.version("sglang")
+    except metadata.PackageNotFoundError:
+        expected = None
+    assert installed_sglang_version() == expected
+    assert (expected is None) == (layout in ("router-is-another-distribution", "not-installed"))
+
+
+def test_a_cold_target_version_imports_no_importlib_metadata() -> None:
+    code = (
+        "import sys; from detargs.version import target_version; target_version(None); "
+        "print(sorted(m for m in ('importlib.metadata', 'email', 'sglang') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    assert result.stdout.strip() == "[]"

@@ -143,8 +143,8 @@ def _release_row(release: str) -> tuple[str, ...]:
         _names(rules.deterministic_backends(version)),
         _names(rules.radix_backends(version)),
         "on → turned off" if piecewise else "off",
-        _code(encode_argv(ServerArgs(piecewise_cuda_graph=False), target)),
-        _code(encode_argv(ServerArgs(cuda_graph_max_bs=8), target)[:1]),
+        _code(encode_argv(ServerArgs(piecewise_cuda_graph=False).values(), target)),
+        _code(encode_argv(ServerArgs(cuda_graph_max_bs=8).values(), target)[:1]),
         ", ".join(tp_args + tp_env),
     )
 

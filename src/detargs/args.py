@@ -17,10 +17,32 @@ Values SGLang's parser would take but its server would refuse at start-up (a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from ._values import (
+    ATTENTION_BACKENDS,
+    FIELD_DESTS,
+    PREFILL_GRAPH_DEST,
+    PREFILL_GRAPH_PIECEWISE,
+    RANGED,
+    AttentionBackend,
+    ExtraValue,
+    KvCacheDtype,
+    LaunchValues,
+    SamplingBackend,
+    out_of_range,
+    prefill_graph_clash,
+)
 from .errors import InvalidArgsError
 
 __all__ = [
@@ -34,48 +56,6 @@ __all__ = [
     "SamplingBackend",
     "ServerArgs",
 ]
-
-AttentionBackend = Literal[
-    "triton", "torch_native", "flex_attention", "dsa", "nsa", "qsa", "dsv4", "compressed",
-    "cutlass_mla", "fa3", "fa4", "flashinfer", "llada2_cfg_flashinfer", "flashmla", "trtllm_mla",
-    "cutedsl_mla", "tokenspeed_mla", "trtllm_mha", "dual_chunk_flash_attn", "hpc_ops",
-    "minicpm_flashattn", "minicpm_flashinfer", "aiter", "wave", "intel_amx", "ascend", "intel_xpu",
-]  # fmt: skip
-"""Every attention backend some catalogued release accepts; each release accepts a subset."""
-
-ATTENTION_BACKENDS: tuple[str, ...] = get_args(AttentionBackend)
-
-SamplingBackend = Literal["flashinfer", "pytorch", "ascend", "intel_xpu", "token_oracle"]
-KvCacheDtype = Literal[
-    "auto", "fp8_e5m2", "fp8_e4m3", "bf16", "bfloat16", "fp4_e2m1", "mxfp8", "nvfp4",
-    "fp4_mx_block16",
-]  # fmt: skip
-
-ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tuple[float, ...]
-"""A passthrough flag's value: typed as the catalogue types it; lists are tuples."""
-
-PositiveInt = Annotated[int, Field(ge=1)]
-
-PREFILL_GRAPH_DEST = "cuda_graph_backend_prefill"
-"""The dest of ``--cuda-graph-backend-prefill`` (0.5.14 on)."""
-PREFILL_GRAPH_PIECEWISE: Mapping[str, bool] = {"tc_piecewise": True, "disabled": False}
-"""The prefill CUDA-graph backends (0.5.14 on) that are the ``piecewise_cuda_graph`` field."""
-
-FIELD_DESTS: Mapping[str, tuple[str, ...]] = {
-    "cuda_graph_max_bs": ("cuda_graph_max_bs", "cuda_graph_max_bs_decode"),
-    # up to 0.5.13 argparse names these after the long alias; SGLang copies them over
-    "tp_size": ("tensor_parallel_size", "tp_size"),
-    "dp_size": ("data_parallel_size", "dp_size"),
-    "piecewise_cuda_graph": (
-        "enable_piecewise_cuda_graph",
-        "enforce_piecewise_cuda_graph",
-        "disable_piecewise_cuda_graph",
-    ),
-}
-"""Fields whose argparse dest differs from their name, or changed between releases.
-
-Any other field's dest is its name. ``cuda_graph_backend_prefill`` also carries the
-piecewise choice from 0.5.14 on; the codec handles that one by value."""
 
 
 class ServerArgs(BaseModel):
@@ -124,7 +104,7 @@ class ServerArgs(BaseModel):
     disable_cuda_graph: bool = Field(
         False, description="Turn every CUDA graph off (``--disable-cuda-graph``)."
     )
-    cuda_graph_max_bs: PositiveInt | None = Field(
+    cuda_graph_max_bs: int | None = Field(
         None,
         description=(
             "Largest decode batch captured in a CUDA graph (``--cuda-graph-max-bs[-decode]``)."
@@ -134,12 +114,12 @@ class ServerArgs(BaseModel):
         False, description="Use NCCL instead of SGLang's custom all-reduce kernel."
     )
     enable_torch_symm_mem: bool = Field(False, description="Use torch symmetric-memory all-reduce.")
-    tp_size: PositiveInt = Field(1, description="Tensor-parallel degree (``--tp-size``).")
-    dp_size: PositiveInt = Field(1, description="Data-parallel degree (``--dp-size``).")
+    tp_size: int = Field(1, description="Tensor-parallel degree (``--tp-size``).")
+    dp_size: int = Field(1, description="Data-parallel degree (``--dp-size``).")
     kv_cache_dtype: KvCacheDtype = Field(
         "auto", description="KV-cache element type (``--kv-cache-dtype``)."
     )
-    mem_fraction_static: Annotated[float, Field(gt=0, le=1)] | None = Field(
+    mem_fraction_static: float | None = Field(
         None,
         description=(
             "Fraction of GPU memory for weights and KV cache (``--mem-fraction-static``)."
@@ -154,13 +134,13 @@ class ServerArgs(BaseModel):
     speculative_draft_model_path: str | None = Field(
         None, description="Draft model for speculative decoding."
     )
-    speculative_num_steps: PositiveInt | None = Field(
+    speculative_num_steps: int | None = Field(
         None, description="Draft steps per verification."
     )
-    speculative_eagle_topk: PositiveInt | None = Field(
+    speculative_eagle_topk: int | None = Field(
         None, description="Branching factor of the draft tree."
     )
-    speculative_num_draft_tokens: PositiveInt | None = Field(
+    speculative_num_draft_tokens: int | None = Field(
         None, description="Draft tokens verified per step."
     )
     rl_on_policy_target: Literal["fsdp"] | None = Field(
@@ -174,11 +154,11 @@ class ServerArgs(BaseModel):
     )
     random_seed: int | None = Field(None, description="Seed for SGLang's random number generators.")
     host: str = Field("127.0.0.1", description="Address the server listens on.")
-    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+    port: int = Field(
         30000, description="Port the server listens on."
     )
-    nnodes: PositiveInt = Field(1, description="Number of nodes in a multi-node launch.")
-    node_rank: Annotated[int, Field(ge=0)] = Field(
+    nnodes: int = Field(1, description="Number of nodes in a multi-node launch.")
+    node_rank: int = Field(
         0, description="This node's rank in a multi-node launch."
     )
     dist_init_addr: str | None = Field(
@@ -202,6 +182,24 @@ class ServerArgs(BaseModel):
         """Build from a mapping, raising ``InvalidArgsError`` (never pydantic's error)."""
         return cls(**dict(data))
 
+    @classmethod
+    def from_values(cls, values: LaunchValues) -> ServerArgs:
+        """The model of a ``LaunchValues`` record, with the same fields set."""
+        return cls(**values.set_values())
+
+    def values(self) -> LaunchValues:
+        """These arguments as the plain record the codec and the rules engine read."""
+        return LaunchValues.of({name: getattr(self, name) for name in self.model_fields_set})
+
+    @field_validator(*RANGED)
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        # one check for ServerArgs and the argv reader (detargs._values), one message
+        problem = out_of_range(str(info.field_name), value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("extra")
     @classmethod
     def _sorted_extra(cls, value: Mapping[str, ExtraValue]) -> Mapping[str, ExtraValue]:
@@ -211,20 +209,16 @@ class ServerArgs(BaseModel):
         if overlap:
             fields = sorted({first_class[dest] for dest in overlap})
             raise ValueError(f"{overlap} belong to the fields {fields}; set those, not extra")
-        if value.get(PREFILL_GRAPH_DEST) in PREFILL_GRAPH_PIECEWISE:
-            raise ValueError(
-                f"cuda_graph_backend_prefill={value[PREFILL_GRAPH_DEST]!r} says whether prefill "
-                "uses piecewise CUDA graphs: set piecewise_cuda_graph instead"
-            )
+        clash = prefill_graph_clash(None, value)
+        if clash is not None:
+            raise ValueError(clash)
         return dict(sorted(value.items()))
 
     @model_validator(mode="after")
     def _one_prefill_graph_choice(self) -> ServerArgs:
-        if self.piecewise_cuda_graph is not None and PREFILL_GRAPH_DEST in self.extra:
-            raise ValueError(
-                "piecewise_cuda_graph and extra['cuda_graph_backend_prefill'] both choose the "
-                "prefill CUDA graph backend: keep one"
-            )
+        clash = prefill_graph_clash(self.piecewise_cuda_graph, self.extra)
+        if clash is not None:
+            raise ValueError(clash)
         return self
 
     def user_set(self) -> dict[str, Any]:
@@ -241,7 +235,8 @@ def _explain(error: ValidationError) -> str:
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "ServerArgs"
         flag = _flag_for_location(location)
-        parts.append(f"{flag}: {item['msg']} (got {item.get('input')!r})")
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{flag}: {message} (got {item.get('input')!r})")
     return "invalid server arguments: " + "; ".join(parts)
 
 

@@ -24,16 +24,20 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from packaging.version import Version
 
-from .args import (
+from ._values import (
+    DEFAULTS,
     FIELD_DESTS,
+    FIELDS,
     PREFILL_GRAPH_DEST,
     PREFILL_GRAPH_PIECEWISE,
     ExtraValue,
-    ServerArgs,
+    LaunchValues,
+    out_of_range,
+    prefill_graph_clash,
 )
 from .catalogue import (
     NEGATIVE_NUMBER,
@@ -48,10 +52,21 @@ from .catalogue import (
 from .errors import DetargsWarning, InvalidArgsError
 from .version import TargetVersion, target_version
 
-__all__ = ["KNOWN_TYPES", "encode_argv", "flag_name", "from_argv", "parse_argv", "to_argv"]
+if TYPE_CHECKING:
+    from .args import ServerArgs
+
+__all__ = [
+    "KNOWN_TYPES",
+    "encode_argv",
+    "flag_name",
+    "from_argv",
+    "parse_argv",
+    "read_argv",
+    "to_argv",
+]
 
 _PIECEWISE: Final = "piecewise_cuda_graph"
-_FIELD_ORDER: Final = tuple(name for name in ServerArgs.model_fields if name != "extra")
+_FIELD_ORDER: Final = tuple(name for name in FIELDS if name != "extra")
 _DEST_TO_FIELD: Final = {
     dest: name for name in _FIELD_ORDER for dest in FIELD_DESTS.get(name, (name,))
 }
@@ -83,11 +98,19 @@ def to_argv(args: ServerArgs, sglang_version: str | TargetVersion | None = None)
     target = target_version(sglang_version)
     for note in target.warnings:
         warnings.warn(note, DetargsWarning, stacklevel=2)
-    return encode_argv(args, target)
+    return encode_argv(args.values(), target)
 
 
 def parse_argv(argv: Sequence[str], target: TargetVersion) -> tuple[ServerArgs, list[str]]:
     """``from_argv`` without warnings: returns the notes it would have warned."""
+    from .args import ServerArgs
+
+    values, notes = read_argv(argv, target)
+    return ServerArgs.from_values(values), notes
+
+
+def read_argv(argv: Sequence[str], target: TargetVersion) -> tuple[LaunchValues, list[str]]:
+    """``parse_argv`` to the plain record, without pydantic: what the CLI runs on."""
     if isinstance(argv, str):
         raise InvalidArgsError("argv must be a list of strings, not one string; split it first")
     for position, word in enumerate(argv):
@@ -115,12 +138,12 @@ def parse_argv(argv: Sequence[str], target: TargetVersion) -> tuple[ServerArgs, 
     return _build(by_dest), notes
 
 
-def encode_argv(args: ServerArgs, target: TargetVersion) -> list[str]:
-    """``to_argv`` for an already resolved target."""
+def encode_argv(args: LaunchValues, target: TargetVersion) -> list[str]:
+    """``to_argv`` of the plain record, for an already resolved target."""
     catalogue = catalogue_for(target.release)
     out: list[str] = []
     for name in _FIELD_ORDER:
-        if name in args.model_fields_set:
+        if name in args.fields_set:
             out += _encode_field(name, getattr(args, name), catalogue)
     passthrough = []
     for dest, value in args.extra.items():
@@ -335,7 +358,7 @@ KNOWN_TYPES: Final = frozenset(
 (their choices, where given, are checked)."""
 
 
-def _build(by_dest: dict[str, _Parsed]) -> ServerArgs:
+def _build(by_dest: dict[str, _Parsed]) -> LaunchValues:
     fields: dict[str, Any] = {}
     extra: dict[str, ExtraValue] = {}
     piecewise: dict[str, bool] = {}
@@ -346,15 +369,27 @@ def _build(by_dest: dict[str, _Parsed]) -> ServerArgs:
             if parsed.value is True:
                 piecewise[dest] = dest != "disable_piecewise_cuda_graph"
         elif dest in _DEST_TO_FIELD:
-            fields[_DEST_TO_FIELD[dest]] = parsed.value
+            name = _DEST_TO_FIELD[dest]
+            problem = out_of_range(name, parsed.value)
+            if problem is not None:
+                raise InvalidArgsError(
+                    f"invalid server arguments: {parsed.flag.name}: {problem} "
+                    f"(got {parsed.value!r})",
+                    flag=parsed.flag.name,
+                )
+            fields[name] = parsed.value
         else:
             extra[dest] = parsed.value
     if piecewise:
         # SGLang lets --enforce-piecewise-cuda-graph win over --disable-piecewise-cuda-graph
         fields[_PIECEWISE] = piecewise.get("enforce_piecewise_cuda_graph", any(piecewise.values()))
+    clash = prefill_graph_clash(fields.get(_PIECEWISE), extra)
+    if clash is not None:
+        flag = by_dest[PREFILL_GRAPH_DEST].flag.name
+        raise InvalidArgsError(f"invalid server arguments: {clash}", flag=flag)
     if extra:
         fields["extra"] = extra
-    return ServerArgs(**fields)
+    return LaunchValues.of(fields)
 
 
 # --- writing -----------------------------------------------------------------------
@@ -368,7 +403,7 @@ def _encode_field(name: str, value: Any, catalogue: Catalogue) -> list[str]:
         flag = catalogue.primary(dest)
         if flag is not None:
             return _encode(flag, value, catalogue)
-    if value is None or value == ServerArgs.model_fields[name].default:
+    if value is None or value == DEFAULTS[name]:
         return []
     raise _absent_dest(dests[-1], catalogue, field=name)
 

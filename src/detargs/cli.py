@@ -141,14 +141,14 @@ def _resolve_options(command: argparse.ArgumentParser) -> None:
 
 
 def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
-    from .argv import parse_argv
+    from .argv import read_argv
     from .resolution import DEFAULT_LAUNCHER, resolve
     from .version import target_version
 
     target = target_version(options.sglang_version)
     _warn_all(target.warnings)
     try:
-        args, notes = parse_argv(sglang, target)
+        args, notes = read_argv(sglang, target)
     except InvalidArgsError as error:
         if error.flag in _OWN_OPTIONS:
             raise InvalidArgsError(

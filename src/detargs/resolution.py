@@ -30,9 +30,10 @@ import shlex
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from .args import ServerArgs
+from ._values import LaunchValues
 from .argv import encode_argv, flag_name
 from .detection import detect
 from .device import Arch, DeviceInfo, GpuInfo
@@ -40,6 +41,9 @@ from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDevice
 from .model import model_facts
 from .rules import RULES, Context, Decision, Refusal
 from .version import TargetVersion, target_version
+
+if TYPE_CHECKING:
+    from .args import ServerArgs
 
 __all__ = ["DEFAULT_LAUNCHER", "OnConflict", "Resolution", "resolve"]
 
@@ -52,7 +56,8 @@ _MIN_CAPABILITY: Final = (8, 0)
 class Resolution:
     """One resolved launch: final arguments, argv, environment, and why."""
 
-    args: ServerArgs
+    values: LaunchValues
+    """The final arguments as a plain record; ``args`` is the same as ``ServerArgs``."""
     argv: tuple[str, ...]
     env: Mapping[str, str]
     decisions: tuple[Decision, ...]
@@ -63,6 +68,13 @@ class Resolution:
     fingerprint: str = field(default="")
     gpu: GpuInfo | None = None
     """The GPU the rules keyed on (``gpu_index``, or the one kind visible)."""
+
+    @cached_property
+    def args(self) -> ServerArgs:
+        """The final arguments: the user's plus every decision (built on first use)."""
+        from .args import ServerArgs
+
+        return ServerArgs.from_values(self.values)
 
     @property
     def command(self) -> list[str]:
@@ -118,7 +130,7 @@ class Resolution:
 
 
 def resolve(
-    args: ServerArgs,
+    args: ServerArgs | LaunchValues,
     device: DeviceInfo | str | os.PathLike[str] | None = None,
     sglang_version: str | TargetVersion | None = None,
     on_conflict: OnConflict = "error",
@@ -132,14 +144,20 @@ def resolve(
 
     ``device`` is detected only when not given (``detect()`` precedence: argument, then
     ``DETARGS_DEVICE``, then NVML). ``environ`` is the environment the launch will
-    inherit, read for conflicts only; it defaults to ``os.environ``.
+    inherit, read for conflicts only; it defaults to ``os.environ``. ``args`` may also
+    be the plain record ``detargs.argv.read_argv`` returns, which keeps pydantic out of
+    a cold ``detargs resolve``.
     """
     if on_conflict not in ("error", "override"):
         raise InvalidArgsError(
             f"on_conflict must be 'error' or 'override', not {on_conflict!r}", flag="--on-conflict"
         )
-    if not isinstance(args, ServerArgs):
-        raise InvalidArgsError(f"resolve() takes ServerArgs, not {type(args).__name__}")
+    if not isinstance(args, LaunchValues):
+        from .args import ServerArgs
+
+        if not isinstance(args, ServerArgs):
+            raise InvalidArgsError(f"resolve() takes ServerArgs, not {type(args).__name__}")
+        args = args.values()
     target = target_version(sglang_version)
     if isinstance(launcher, str) or not all(isinstance(word, str) for word in launcher):
         raise InvalidArgsError(
@@ -181,7 +199,7 @@ def resolve(
 def _run_rules(
     context: Context, on_conflict: OnConflict, device: DeviceInfo, launcher: tuple[str, ...]
 ) -> Resolution:
-    values = {name: getattr(context.args, name) for name in context.args.model_fields_set}
+    values = context.args.set_values()
     extra = dict(context.args.extra)
     env: dict[str, str] = {}
     decisions: list[Decision] = []
@@ -249,23 +267,23 @@ def _device_warnings(gpu: GpuInfo) -> list[str]:
     return []
 
 
-def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> ServerArgs:
+def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> LaunchValues:
     data = dict(values)
     if extra:
         data["extra"] = dict(extra)
-    return ServerArgs(**data)
+    return LaunchValues.of(data)
 
 
-def _user_set(args: ServerArgs) -> frozenset[str]:
+def _user_set(args: LaunchValues) -> frozenset[str]:
     # a field set to None asks for SGLang's default, which is what a rule decides: not a choice
-    names = {name for name in args.model_fields_set if getattr(args, name) is not None}
+    names = {name for name in args.fields_set if getattr(args, name) is not None}
     names.discard("extra")
     names.update(f"extra.{dest}" for dest in args.extra)
     return frozenset(names)
 
 
 def _finish(
-    args: ServerArgs,
+    args: LaunchValues,
     env: Mapping[str, str],
     decisions: tuple[Decision, ...],
     target: TargetVersion,
@@ -278,7 +296,7 @@ def _finish(
     env = dict(sorted(env.items()))
     capability = None if gpu is None else gpu.target
     return Resolution(
-        args=args,
+        values=args,
         argv=argv,
         env=env,
         decisions=decisions,

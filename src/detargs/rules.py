@@ -21,7 +21,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from packaging.version import Version
 
-from .args import PREFILL_GRAPH_DEST, ServerArgs
+from ._values import PREFILL_GRAPH_DEST, LaunchValues
 from .catalogue import release_version
 from .device import Arch, GpuInfo
 from .model import MLA_ARCHITECTURES_BY_RELEASE, ModelFacts
@@ -82,7 +82,7 @@ Outcome = Decision | Refusal
 class Context:
     """Everything a rule may read."""
 
-    args: ServerArgs
+    args: LaunchValues
     """The arguments as they stand: the user's, plus earlier rules' decisions."""
     user_set: frozenset[str]
     """Fields the user set (``extra.<dest>`` for passthrough flags)."""

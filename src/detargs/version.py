@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import bisect
 import functools
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Literal
 
 from packaging.version import InvalidVersion, Version
@@ -52,11 +53,44 @@ class TargetVersion:
 
 
 def installed_sglang_version() -> str | None:
-    """The version of the installed ``sglang`` distribution, from its metadata only."""
-    try:
-        return metadata.version("sglang")
-    except metadata.PackageNotFoundError:
-        return None
+    """The version of the installed ``sglang`` distribution, from its metadata only.
+
+    Found as ``importlib.metadata.version("sglang")`` finds it: the first ``sys.path``
+    entry holding an ``sglang-*.dist-info`` or ``sglang*.egg-info``, its ``Version``
+    header. Read directly because importing ``importlib.metadata`` pulls in the email
+    package, which cost more than the rest of a cold ``detargs resolve``;
+    ``tests/test_version.py`` holds the two readings together.
+    """
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except (OSError, TypeError, ValueError):
+            continue
+        for name in names:
+            stem, _, suffix = name.lower().rpartition(".")
+            if suffix in ("dist-info", "egg-info") and stem.partition("-")[0] == "sglang":
+                version = _version_header(os.path.join(entry or ".", name))
+                if version is not None:
+                    return version
+    return None
+
+
+def _version_header(info: str) -> str | None:
+    candidates = [info] if os.path.isfile(info) else [
+        os.path.join(info, "METADATA"), os.path.join(info, "PKG-INFO")
+    ]  # fmt: skip
+    for path in candidates:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                for line in file:
+                    if not line.strip():
+                        break  # the headers end at the first blank line
+                    key, _, value = line.partition(":")
+                    if key.strip().lower() == "version":
+                        return value.strip()
+        except OSError:
+            continue
+    return None
 
 
 def target_version(

@@ -1,0 +1,88 @@
+"""``LaunchValues`` (the plain record the CLI runs on) and ``ServerArgs`` stay one model.
+
+The property tests that both paths read, check and resolve an argv alike are in
+``test_properties.py`` (section f).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from detargs._values import DEFAULTS, FIELDS, RANGED, LaunchValues, out_of_range
+from detargs.args import ServerArgs
+from detargs.catalogue import catalogue_for, releases
+from detargs.errors import InvalidArgsError
+
+
+def test_the_record_has_the_models_fields_in_order_with_its_defaults() -> None:
+    assert tuple(ServerArgs.model_fields) == FIELDS
+    model_defaults = {
+        name: (info.default_factory() if info.default_factory else info.default)  # type: ignore[call-arg]
+        for name, info in ServerArgs.model_fields.items()
+    }
+    assert model_defaults == DEFAULTS
+
+
+def test_the_record_and_the_model_read_the_same_values() -> None:
+    args = ServerArgs(tp_size=2, extra={"log_level": "debug"}, piecewise_cuda_graph=False)
+    values = args.values()
+    assert values.fields_set == args.model_fields_set
+    assert values.tp_size == 2
+    assert values.kv_cache_dtype == "auto"
+    assert ServerArgs.from_values(values) == args
+
+
+def _literal_choices(name: str) -> set[str]:
+    hint = typing.get_type_hints(LaunchValues)[name]
+    members = typing.get_args(hint) if typing.get_origin(hint) is not typing.Literal else (hint,)
+    return {
+        choice
+        for member in members
+        for choice in typing.get_args(member)
+        if isinstance(choice, str)
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "attention_backend",
+        "prefill_attention_backend",
+        "decode_attention_backend",
+        "sampling_backend",
+        "kv_cache_dtype",
+        "rl_on_policy_target",
+    ],
+)
+def test_every_choice_a_release_accepts_is_a_value_of_the_field(name: str) -> None:
+    # read_argv trusts the catalogue's choices; ServerArgs checks its Literal: they must agree
+    allowed = _literal_choices(name)
+    assert allowed
+    for release in releases():
+        flag = catalogue_for(release).primary(name)
+        if flag is not None and flag.choices is not None:
+            assert set(flag.choices) <= allowed, (release, set(flag.choices) - allowed)
+
+
+@pytest.mark.parametrize("name", RANGED)
+@given(value=st.one_of(st.integers(-5, 70000), st.floats(-2, 2, allow_nan=False)))
+def test_the_range_check_is_the_models(name: str, value: float) -> None:
+    if name != "mem_fraction_static":
+        value = int(value)
+    problem = out_of_range(name, value)
+    if problem is None:
+        assert getattr(ServerArgs(**{name: value}), name) == value
+        return
+    with pytest.raises(InvalidArgsError, match=re.escape(problem)):
+        ServerArgs(**{name: value})
+
+
+def test_the_record_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LaunchValues().tp_size = 2  # type: ignore[misc]
