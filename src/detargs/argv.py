@@ -18,7 +18,6 @@ written ``--flag=value`` so the parser reads it as a value.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 import warnings
@@ -558,7 +557,7 @@ def _unknown_flag(name: str, catalogue: Catalogue) -> InvalidArgsError:
     history = flag_history(name)
     if history:
         return _absent(name, history, catalogue)
-    close = difflib.get_close_matches(name, list(catalogue.by_option), n=1, cutoff=0.75)
+    close = _close_matches(name, catalogue.by_option)
     hint = f": did you mean {close[0]}?" if close else "; `detargs flags` lists the flags it takes"
     return InvalidArgsError(
         f"unknown flag {name} for SGLang {catalogue.release}{hint}", flag=name
@@ -597,13 +596,19 @@ def _absent_dest(dest: str, catalogue: Catalogue, field: str | None = None) -> I
     history = dest_history(dest)
     label = f"{field} (" + (history[0].name if history else dest) + ")" if field else dest
     if not history:
-        close = difflib.get_close_matches(dest, list(catalogue.by_dest), n=1, cutoff=0.75)
+        close = _close_matches(dest, catalogue.by_dest)
         hint = f": did you mean {close[0]}?" if close else ""
         return InvalidArgsError(
             f"extra[{dest!r}] is no SGLang flag's dest{hint}", flag=dest
         )
     error = _absent(history[-1].name, history, catalogue)
     return InvalidArgsError(f"{label}: {error}", flag=history[-1].name)
+
+
+def _close_matches(word: str, known: Mapping[str, object]) -> list[str]:
+    import difflib  # only an error message needs it
+
+    return difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
 
 
 def _merged(history: tuple[Flag, ...]) -> list[Flag]:

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
     ours, sglang = _split(words)
-    parser = _parser()
+    parser = _parser(ours[0] if ours else None)
     try:
         options, unknown = parser.parse_known_args(ours)
     except SystemExit as exit_:
@@ -88,7 +88,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"detargs: error: {message}; see `{self.prog} --help`\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with a known command in ``only``, that command's options alone.
+
+    argparse builds a help formatter for every option it adds, so a cold
+    ``detargs resolve`` does not pay for the options of the other commands.
+    """
+    def wanted(name: str) -> bool:
+        return only not in _COMMANDS or name == only
+
     parser = _Parser(
         prog="detargs",
         description="Deterministic-inference launch arguments for SGLang.",
@@ -101,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
         ("explain", "print each decision and why"),
         ("launch", "run the launcher with the resolved argv and env (exec)"),
     ):
+        if not wanted(name):
+            continue
         command = commands.add_parser(name, help=summary, description=summary)
         _resolve_options(command)
         if name == "resolve":
@@ -110,15 +120,17 @@ def _parser() -> argparse.ArgumentParser:
         if name == "launch":
             command.add_argument("--dry-run", action="store_true",
                                  help="print the command line instead of running it")
-    detect = commands.add_parser("detect", help="print the GPUs a launch would see")
-    detect.add_argument("--device", help="a profile name (h100, b200x8) or a saved JSON path; "
-                        "default: DETARGS_DEVICE, then NVML")
-    detect.add_argument("--json", action="store_true", help="print DeviceInfo JSON")
-    flags = commands.add_parser("flags", help="list the flags an SGLang release takes")
-    flags.add_argument("--sglang-version", help="default: installed sglang, else newest")
-    flags.add_argument("flag", nargs="?", help="show one flag's history across releases, "
-                       "written without its dashes (cuda-graph-max-bs) or after -- "
-                       "(detargs flags -- --cuda-graph-max-bs)")
+    if wanted("detect"):
+        detect = commands.add_parser("detect", help="print the GPUs a launch would see")
+        detect.add_argument("--device", help="a profile name (h100, b200x8) or a saved JSON "
+                            "path; default: DETARGS_DEVICE, then NVML")
+        detect.add_argument("--json", action="store_true", help="print DeviceInfo JSON")
+    if wanted("flags"):
+        flags = commands.add_parser("flags", help="list the flags an SGLang release takes")
+        flags.add_argument("--sglang-version", help="default: installed sglang, else newest")
+        flags.add_argument("flag", nargs="?", help="show one flag's history across releases, "
+                           "written without its dashes (cuda-graph-max-bs) or after -- "
+                           "(detargs flags -- --cuda-graph-max-bs)")
     return parser
 
 

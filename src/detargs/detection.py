@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from detargs.device import DeviceInfo
 from detargs.errors import DeviceDetectionError
-from detargs.nvml import NvmlModule, probe
 from detargs.profiles import profile
+
+if TYPE_CHECKING:
+    from detargs.nvml import NvmlModule
 
 __all__ = ["DETARGS_DEVICE", "DeviceSpec", "detect", "load"]
 
@@ -76,12 +77,14 @@ def detect(
     from_env = env.get(DETARGS_DEVICE)
     if from_env is not None and not _means_auto(from_env):
         return _from_spec(from_env, origin=DETARGS_DEVICE)
+    from detargs.nvml import probe
+
     return probe(environ=env, nvml=nvml)
 
 
 def load(path: str | os.PathLike[str]) -> DeviceInfo:
     """Read a ``DeviceInfo`` saved with ``DeviceInfo.to_json()``; its source becomes ``"file"``."""
-    return _load(Path(path), origin="device")
+    return _load(os.fspath(path), origin="device")
 
 
 def _means_auto(spec: str | os.PathLike[str]) -> bool:
@@ -90,9 +93,9 @@ def _means_auto(spec: str | os.PathLike[str]) -> bool:
 
 def _from_spec(spec: str | os.PathLike[str], *, origin: str) -> DeviceInfo:
     if not isinstance(spec, str):
-        return _load(Path(spec), origin=origin)
+        return _load(os.fspath(spec), origin=origin)
     text = spec.strip()
-    path = Path(text).expanduser()
+    path = os.path.expanduser(text)
     if _is_file(path) or text.endswith(".json") or os.sep in text or "/" in text:
         return _load(path, origin=origin)
     try:
@@ -101,18 +104,19 @@ def _from_spec(spec: str | os.PathLike[str], *, origin: str) -> DeviceInfo:
         raise DeviceDetectionError(f"{_origin(origin, spec)}: {error}") from error
 
 
-def _is_file(path: Path) -> bool:
+def _is_file(path: str) -> bool:
     # a name too long for the filesystem, or with a NUL byte, is not a file here
     try:
-        return path.is_file()
+        return os.path.isfile(path)
     except (OSError, ValueError):
         return False
 
 
-def _load(path: Path, *, origin: str) -> DeviceInfo:
-    where = _origin(origin, os.fspath(path))
+def _load(path: str, *, origin: str) -> DeviceInfo:
+    where = _origin(origin, path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
     except FileNotFoundError as error:
         raise DeviceDetectionError(
             f"{where}: no such file {str(path)!r}. Pass a profile name (e.g. 'h100') or the "

@@ -17,7 +17,6 @@ report look probed.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Mapping
@@ -203,6 +202,8 @@ def _normalise(name: str) -> str:
 def _unknown_message(name: str, key: str) -> str:
     base = _COUNT_SUFFIX.match(key)
     candidates = list(_BY_NAME)
+    import difflib  # only this message needs it
+
     close = difflib.get_close_matches(base["name"] if base else key, candidates, n=3, cutoff=0.6)
     suggestion = f"did you mean {' or '.join(close)}? " if close else ""
     return (

@@ -23,13 +23,11 @@ decisions are stated again, because the environment is not part of ``ServerArgs`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
-import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -65,9 +63,27 @@ class Resolution:
     device: DeviceInfo | None
     sglang_version: str
     launcher: tuple[str, ...] = DEFAULT_LAUNCHER
-    fingerprint: str = field(default="")
     gpu: GpuInfo | None = None
     """The GPU the rules keyed on (``gpu_index``, or the one kind visible)."""
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """16 hex digits naming this launch: argv, env, kernel target and release.
+
+        The kernel target, not the GPU's name: an H100 and an H200 run the same launch.
+        Computed on first use (hashlib loads OpenSSL, which a plain argv does not need).
+        """
+        import hashlib
+
+        target = None if self.gpu is None else self.gpu.target
+        payload = json.dumps(
+            {"argv": list(self.argv), "env": dict(self.env), "capability": target,
+             "sglang": self.sglang_version},
+            sort_keys=True,
+            ensure_ascii=True,
+            separators=(",", ":"),
+        )  # fmt: skip
+        return hashlib.sha256(payload.encode("ascii")).hexdigest()[:16]
 
     @cached_property
     def args(self) -> ServerArgs:
@@ -115,6 +131,8 @@ class Resolution:
 
     def explain(self) -> str:
         """Each decision and why, as a readable table."""
+        import textwrap  # only explain() wraps text
+
         lines = [f"SGLang {self.sglang_version}" + _device_line(self.device, self.gpu)]
         width = max((len(_label(d)) for d in self.decisions), default=0)
         for decision in self.decisions:
@@ -294,7 +312,6 @@ def _finish(
 ) -> Resolution:
     argv = tuple(encode_argv(args, target))
     env = dict(sorted(env.items()))
-    capability = None if gpu is None else gpu.target
     return Resolution(
         values=args,
         argv=argv,
@@ -304,22 +321,8 @@ def _finish(
         device=device,
         sglang_version=target.release,
         launcher=launcher,
-        fingerprint=_fingerprint(argv, env, capability, target.release),
         gpu=gpu,
     )
-
-
-def _fingerprint(
-    argv: tuple[str, ...], env: Mapping[str, str], capability: str | None, release: str
-) -> str:
-    # The capability, not the GPU's name: an H100 and an H200 run the same launch.
-    payload = json.dumps(
-        {"argv": list(argv), "env": dict(env), "capability": capability, "sglang": release},
-        sort_keys=True,
-        ensure_ascii=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("ascii")).hexdigest()[:16]
 
 
 def _label(decision: Decision) -> str:
