@@ -155,9 +155,11 @@ def probe_machine(env: Mapping[str, str]) -> Machine:
 def detargs_version(env: Mapping[str, str]) -> str:
     done = run_child(["-c", "import detargs; print(detargs.__version__)"], env)
     version = done.stdout.strip() or "?"
+    # DETARGS_BENCH_COMMIT names the commit where the tree was copied without its .git
+    commit = os.environ.get("DETARGS_BENCH_COMMIT", "")
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        commit = commit or subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
             capture_output=True, text=True, check=False,
         ).stdout.strip()
     except OSError:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,14 @@ def test_a_cold_target_version_imports_no_importlib_metadata() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)  # fmt: skip
     assert result.stdout.strip() == "[]"
+
+
+def test_an_install_after_a_lookup_is_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site)])
+    assert installed_sglang_version() is None
+    _dist_info(site, "sglang-0.5.20.dist-info", "0.5.20")
+    later = site.stat().st_mtime_ns + 1_000_000_000
+    os.utime(site, ns=(later, later))  # coarse filesystem clocks must not hide the install
+    assert installed_sglang_version() == "0.5.20"

@@ -59,20 +59,35 @@ def installed_sglang_version() -> str | None:
     entry holding an ``sglang-*.dist-info`` or ``sglang*.egg-info``, its ``Version``
     header. Read directly because importing ``importlib.metadata`` pulls in the email
     package, which cost more than the rest of a cold ``detargs resolve``;
-    ``tests/test_version.py`` holds the two readings together.
+    ``tests/test_version.py`` holds the two readings together. Directory listings are
+    cached by modification time, as importlib.metadata caches them, so a warm
+    ``resolve()`` pays one ``stat`` per ``sys.path`` entry.
     """
     for entry in sys.path:
+        directory = entry or "."
         try:
-            names = sorted(os.listdir(entry or "."))
+            modified = os.stat(directory).st_mtime_ns
         except (OSError, TypeError, ValueError):
             continue
-        for name in names:
-            stem, _, suffix = name.lower().rpartition(".")
-            if suffix in ("dist-info", "egg-info") and stem.partition("-")[0] == "sglang":
-                version = _version_header(os.path.join(entry or ".", name))
-                if version is not None:
-                    return version
+        for name in _sglang_infos(directory, modified):
+            version = _version_header(os.path.join(directory, name))
+            if version is not None:
+                return version
     return None
+
+
+@functools.lru_cache(maxsize=128)
+def _sglang_infos(directory: str, modified: int) -> tuple[str, ...]:
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return ()
+    found = []
+    for name in names:
+        stem, _, suffix = name.lower().rpartition(".")
+        if suffix in ("dist-info", "egg-info") and stem.partition("-")[0] == "sglang":
+            found.append(name)
+    return tuple(found)
 
 
 def _version_header(info: str) -> str | None:
