@@ -21,9 +21,12 @@ from typing import Any, Final, Literal, get_args
 
 __all__ = [
     "ATTENTION_BACKENDS",
+    "DEFAULTS",
+    "FIELDS",
     "FIELD_DESTS",
     "PREFILL_GRAPH_DEST",
     "PREFILL_GRAPH_PIECEWISE",
+    "RANGED",
     "AttentionBackend",
     "ExtraValue",
     "KvCacheDtype",
@@ -126,10 +129,6 @@ class LaunchValues:
     def set_values(self) -> dict[str, Any]:
         """The fields that are set, with their values."""
         return {name: getattr(self, name) for name in self.fields_set}
-
-    def with_values(self, values: Mapping[str, Any]) -> LaunchValues:
-        """A copy with ``values`` set as well."""
-        return LaunchValues.of({**self.set_values(), **values})
 
 
 FIELDS: Final = tuple(item.name for item in dataclasses.fields(LaunchValues))[:-1]

@@ -12,6 +12,10 @@ replace an explicit choice silently.
 
 Values SGLang's parser would take but its server would refuse at start-up (a
 ``--tp-size`` of 0, a ``--mem-fraction-static`` above 1) are refused here, earlier.
+
+The codec and the rules engine run on ``LaunchValues`` (``detargs._values``), the same
+fields as a plain record, so that the CLI never imports pydantic; ``values()`` and
+``from_values()`` convert, and the range checks are that module's, shared.
 """
 
 from __future__ import annotations
