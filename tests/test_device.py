@@ -214,3 +214,27 @@ def test_amd_capability_reads_as_a_gfx_target(capability: str, arch: Arch, targe
     assert (gpu.arch, gpu.target) == (arch, target)
     nvidia = GpuInfo(index=0, name="NVIDIA", capability=ComputeCapability.parse(capability))
     assert nvidia.arch is Arch.HOPPER
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        pytest.param({"mig": {"enabled": True}}, "GpuInfo.mig must be MigInfo or None", id="mig"),
+        pytest.param({"memory_total_bytes": "80"}, "memory_total_bytes must be int or None",
+                     id="memory"),
+        pytest.param({"nvml_index": "1"}, "nvml_index must be int or None", id="nvml-index"),
+        pytest.param({"index": True}, "GpuInfo.index must be int", id="bool-index"),
+        pytest.param({"name": None}, "GpuInfo.name must be str", id="name"),
+        pytest.param({"capability": "nine"}, "not a compute capability", id="capability"),
+    ],
+)  # fmt: skip
+def test_a_gpu_built_in_code_is_checked_where_it_is_built(
+    given: dict[str, object], message: str
+) -> None:
+    fields: dict[str, object] = {"index": 0, "name": "NVIDIA H100", "capability": "9.0", **given}
+    with pytest.raises(ValueError, match=message):
+        GpuInfo(**fields)  # type: ignore[arg-type]
+
+
+def test_arch_none_is_derived_like_an_omitted_arch() -> None:
+    assert GpuInfo(index=0, name="x", capability="10.0", arch=None).arch is Arch.BLACKWELL  # type: ignore[arg-type]

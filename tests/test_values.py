@@ -16,8 +16,11 @@ from hypothesis import strategies as st
 
 from detargs._values import DEFAULTS, FIELDS, RANGED, LaunchValues, out_of_range
 from detargs.args import ServerArgs
+from detargs.argv import read_argv
 from detargs.catalogue import catalogue_for, releases
 from detargs.errors import InvalidArgsError
+from detargs.resolution import resolve
+from detargs.version import target_version
 
 
 def test_the_record_has_the_models_fields_in_order_with_its_defaults() -> None:
@@ -86,3 +89,32 @@ def test_the_range_check_is_the_models(name: str, value: float) -> None:
 def test_the_record_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         LaunchValues().tp_size = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("argv", "release", "fields"),
+    [
+        pytest.param(["--tp", "0", "--port", "70000"], "0.5.10", {"tp_size": 0, "port": 70000},
+                     id="long-alias-release"),
+        pytest.param(["--tp-size", "0", "--mem-fraction-static", "1.5"], "0.5.23",
+                     {"tp_size": 0, "mem_fraction_static": 1.5}, id="newest"),
+        pytest.param(["--cuda-graph-max-bs-decode", "0"], "0.5.23", {"cuda_graph_max_bs": 0},
+                     id="renamed-field"),
+    ],
+)  # fmt: skip
+def test_the_argv_reader_refuses_out_of_range_values_as_server_args_does(
+    argv: list[str], release: str, fields: dict[str, float]
+) -> None:
+    # every problem is listed, each under the flag name ServerArgs gives its field
+    with pytest.raises(InvalidArgsError) as from_argv_error:
+        read_argv(argv, target_version(release))
+    with pytest.raises(InvalidArgsError) as model_error:
+        ServerArgs(**fields)
+    assert str(from_argv_error.value) == str(model_error.value)
+    assert str(model_error.value).count("(got") == len(fields)
+
+
+def test_resolve_checks_a_plain_record_it_is_given() -> None:
+    with pytest.raises(InvalidArgsError, match="--tp-size: must be at least 1"):
+        resolve(LaunchValues.of({"tp_size": 0, "enable_deterministic_inference": True}),
+                device="h100", sglang_version="0.5.23")  # fmt: skip

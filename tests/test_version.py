@@ -85,6 +85,8 @@ def _site_layouts(tmp_path: Path) -> dict[str, list[str]]:
     _dist_info(egg, "sglang.egg-info", "0.5.9", metadata_file="PKG-INFO")
     router_only = tmp_path / "router-only"
     _dist_info(router_only, "sglang_router-0.3.1.dist-info", "0.3.1")
+    unzipped_egg = tmp_path / "sglang-0.5.10-py3.11.egg"
+    _dist_info(unzipped_egg, "EGG-INFO", "0.5.10", metadata_file="PKG-INFO")
     empty = tmp_path / "empty"
     empty.mkdir()
     missing = str(tmp_path / "not-there")
@@ -93,6 +95,7 @@ def _site_layouts(tmp_path: Path) -> dict[str, list[str]]:
         "upper-case-name": [str(upper)],
         "egg-info": [str(egg)],
         "first-entry-wins": [missing, str(empty), str(upper), str(wheel)],
+        "unzipped-egg-before-a-wheel": [str(unzipped_egg), str(wheel)],
         "router-is-another-distribution": [str(router_only)],
         "not-installed": [str(empty), missing],
     }
@@ -105,6 +108,7 @@ def _site_layouts(tmp_path: Path) -> dict[str, list[str]]:
         "upper-case-name",
         "egg-info",
         "first-entry-wins",
+        "unzipped-egg-before-a-wheel",
         "router-is-another-distribution",
         "not-installed",
     ],

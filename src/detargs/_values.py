@@ -34,6 +34,7 @@ __all__ = [
     "SamplingBackend",
     "out_of_range",
     "prefill_graph_clash",
+    "refusal",
 ]
 
 AttentionBackend = Literal[
@@ -168,6 +169,24 @@ def out_of_range(name: str, value: Any) -> str | None:
     if name == "port" and not 0 <= value <= 65535:
         return "must be a port number from 0 to 65535"
     return None
+
+
+def refusal(values: Mapping[str, Any]) -> str | None:
+    """What ``ServerArgs`` would refuse in these set field values beyond their types and
+    choices, as one message naming each flag, or ``None``.
+
+    >>> refusal({"tp_size": 0, "model_path": "m"})
+    'invalid server arguments: --tp-size: must be at least 1 (got 0)'
+    """
+    parts = [
+        f"--{name.replace('_', '-')}: {problem} (got {values[name]!r})"
+        for name in FIELDS
+        if name in values and (problem := out_of_range(name, values[name])) is not None
+    ]
+    clash = prefill_graph_clash(values.get("piecewise_cuda_graph"), values.get("extra", {}))
+    if clash is not None:
+        parts.append(clash)
+    return "invalid server arguments: " + "; ".join(parts) if parts else None
 
 
 def prefill_graph_clash(piecewise: bool | None, extra: Mapping[str, Any]) -> str | None:

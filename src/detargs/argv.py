@@ -35,8 +35,7 @@ from ._values import (
     PREFILL_GRAPH_PIECEWISE,
     ExtraValue,
     LaunchValues,
-    out_of_range,
-    prefill_graph_clash,
+    refusal,
 )
 from .catalogue import (
     NEGATIVE_NUMBER,
@@ -368,26 +367,17 @@ def _build(by_dest: dict[str, _Parsed]) -> LaunchValues:
             if parsed.value is True:
                 piecewise[dest] = dest != "disable_piecewise_cuda_graph"
         elif dest in _DEST_TO_FIELD:
-            name = _DEST_TO_FIELD[dest]
-            problem = out_of_range(name, parsed.value)
-            if problem is not None:
-                raise InvalidArgsError(
-                    f"invalid server arguments: {parsed.flag.name}: {problem} "
-                    f"(got {parsed.value!r})",
-                    flag=parsed.flag.name,
-                )
-            fields[name] = parsed.value
+            fields[_DEST_TO_FIELD[dest]] = parsed.value
         else:
             extra[dest] = parsed.value
     if piecewise:
         # SGLang lets --enforce-piecewise-cuda-graph win over --disable-piecewise-cuda-graph
         fields[_PIECEWISE] = piecewise.get("enforce_piecewise_cuda_graph", any(piecewise.values()))
-    clash = prefill_graph_clash(fields.get(_PIECEWISE), extra)
-    if clash is not None:
-        flag = by_dest[PREFILL_GRAPH_DEST].flag.name
-        raise InvalidArgsError(f"invalid server arguments: {clash}", flag=flag)
     if extra:
         fields["extra"] = extra
+    problem = refusal(fields)
+    if problem is not None:
+        raise InvalidArgsError(problem)
     return LaunchValues.of(fields)
 
 

@@ -246,13 +246,14 @@ class GpuInfo:
     """The PCI bus id NVML reports, e.g. ``00000000:00:06.0``."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.index, bool) or not isinstance(self.index, int):
-            raise ValueError(f"GpuInfo.index must be a CUDA ordinal (an int), not {self.index!r}")
+        _check_types(self, {"index": int, "nvml_index": (int, None), "name": str,
+                            "uuid": (str, None), "memory_total_bytes": (int, None),
+                            "mig": (MigInfo, None), "pci_bus_id": (str, None)})  # fmt: skip
         if self.vendor not in ("nvidia", "amd"):
             raise ValueError(f"GpuInfo.vendor must be 'nvidia' or 'amd', not {self.vendor!r}")
         capability = _coerce_capability(self.capability)
         expected = Arch.from_capability(capability, self.vendor)
-        arch = Arch(self.arch)
+        arch = Arch.UNKNOWN if self.arch is None else Arch(self.arch)
         if arch is Arch.UNKNOWN:
             arch = expected
         elif arch is not expected:
@@ -281,6 +282,20 @@ class GpuInfo:
     def summary(self) -> str:
         """One line: ``0: NVIDIA H200 (9.0, sm90, hopper)``."""
         return f"{self.index}: {self.name} ({self.capability}, {self.target}, {self.arch})"
+
+
+def _check_types(value: object, expected: dict[str, Any]) -> None:
+    # pydantic checked these when the device types were models; a wrong type here would
+    # only surface later, far from where the value was built
+    for name, kinds in expected.items():
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        got = getattr(value, name)
+        if got is None and None in kinds:
+            continue
+        types = tuple(kind for kind in kinds if kind is not None)
+        if (isinstance(got, bool) and bool not in types) or not isinstance(got, types):
+            wanted = " or ".join("None" if kind is None else kind.__name__ for kind in kinds)
+            raise ValueError(f"{type(value).__name__}.{name} must be {wanted}, not {got!r}")
 
 
 def _coerce_capability(value: Any) -> ComputeCapability:

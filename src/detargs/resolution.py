@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._values import LaunchValues
+from ._values import LaunchValues, refusal
 from .argv import encode_argv, flag_name
 from .detection import detect
 from .device import Arch, DeviceInfo, GpuInfo
@@ -170,7 +170,11 @@ def resolve(
         raise InvalidArgsError(
             f"on_conflict must be 'error' or 'override', not {on_conflict!r}", flag="--on-conflict"
         )
-    if not isinstance(args, LaunchValues):
+    if isinstance(args, LaunchValues):
+        problem = refusal(args.set_values())
+        if problem is not None:
+            raise InvalidArgsError(problem)
+    else:
         from .args import ServerArgs
 
         if not isinstance(args, ServerArgs):

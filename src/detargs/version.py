@@ -56,9 +56,11 @@ def installed_sglang_version() -> str | None:
     """The version of the installed ``sglang`` distribution, from its metadata only.
 
     Found as ``importlib.metadata.version("sglang")`` finds it: the first ``sys.path``
-    entry holding an ``sglang-*.dist-info`` or ``sglang*.egg-info``, its ``Version``
-    header. Read directly because importing ``importlib.metadata`` pulls in the email
-    package, which cost more than the rest of a cold ``detargs resolve``;
+    entry holding an ``sglang-*.dist-info`` or ``sglang*.egg-info`` (or that is an
+    unzipped ``sglang-*.egg``), its ``Version`` header; zipped eggs and custom finders,
+    which sglang's wheels never produce, are not read. Read directly because importing
+    ``importlib.metadata`` pulls in the email package, which cost more than the rest of a
+    cold ``detargs resolve``;
     ``tests/test_version.py`` holds the two readings together. Directory listings are
     cached by modification time, as importlib.metadata caches them, so a warm
     ``resolve()`` pays one ``stat`` per ``sys.path`` entry.
@@ -82,12 +84,17 @@ def _sglang_infos(directory: str, modified: int) -> tuple[str, ...]:
         names = sorted(os.listdir(directory))
     except OSError:
         return ()
-    found = []
+    found, eggs = [], []
+    egg = os.path.basename(directory).lower()
     for name in names:
         stem, _, suffix = name.lower().rpartition(".")
         if suffix in ("dist-info", "egg-info") and stem.partition("-")[0] == "sglang":
             found.append(name)
-    return tuple(found)
+        elif name.lower() == "egg-info" and egg.endswith(".egg") and (
+            egg.partition("-")[0] == "sglang"
+        ):
+            eggs.append(name)  # an unzipped egg on sys.path: sglang-X-pyY.egg/EGG-INFO
+    return (*found, *eggs)
 
 
 def _version_header(info: str) -> str | None:
