@@ -15,23 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
-import time
+
+from bench import child_env, timed_child
 
 _RESOLVE = ("-m", "detargs.cli", "resolve")
 _ARGS = ("--", "--enable-deterministic-inference")
 
 
 def _cold(tree: str, device: list[str]) -> float:
-    env = dict(os.environ)
-    for name in ("PYTHONDONTWRITEBYTECODE", "DETARGS_DEVICE"):
-        env.pop(name, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, os.environ.get("PYTHONPATH")]))
-    start = time.perf_counter()
-    subprocess.run([sys.executable, *_RESOLVE, *device, *_ARGS], env=env,
-                   stdout=subprocess.DEVNULL, check=True)  # fmt: skip
-    return time.perf_counter() - start
+    env = child_env()
+    # the tree under test first, ahead of whichever detargs child_env found
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
+    wall, _ = timed_child([*_RESOLVE, *device, *_ARGS], env)
+    return wall
 
 
 def main() -> None:

@@ -11,13 +11,10 @@ it, and with the probe started in a thread first. Standard library and detargs o
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import child_env, run_child
+
 _PHASES = r"""
 import time, json
 T = time.perf_counter
@@ -59,11 +56,9 @@ _OVERLAP = (
 
 
 def _run(code: str) -> dict[str, float]:
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, check=True)  # fmt: skip
+    done = run_child(["-c", code], child_env())
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip()[-2000:])
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

@@ -73,28 +73,6 @@ def test_resolution_without_deterministic_inference_detects_nothing() -> None:
     assert "torch" not in loaded
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["detect", "--device", "h100"],
-        ["resolve", "--device", "h100", "--sglang-version", "0.5.23", "--",
-         "--enable-deterministic-inference"],
-    ],
-    ids=["detect", "resolve"],
-)
-def test_cli_with_a_profile_imports_no_pynvml_nor_torch(argv: list[str]) -> None:
-    code = (
-        "import contextlib, io\n"
-        "from detargs.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    code = main({argv!r})\n"
-        "assert code == 0, code\n"
-    )
-    loaded = _loaded_after(code)
-    assert "pynvml" not in loaded
-    assert "torch" not in loaded
-
-
 def test_the_profile_named_in_the_environment_imports_no_pynvml() -> None:
     code = (
         "import os\n"
@@ -105,9 +83,23 @@ def test_the_profile_named_in_the_environment_imports_no_pynvml() -> None:
     assert "pynvml" not in _loaded_after(code)
 
 
+def _cli(argv: list[str]) -> str:
+    """Code that runs ``detargs <argv>`` in the child and checks it exits 0."""
+    return (
+        "import contextlib, io\n"
+        "from detargs.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({argv!r})\n"
+        "assert code == 0, code\n"
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [
+        ["detect", "--device", "h100"],
+        ["resolve", "--device", "h100", "--sglang-version", "0.5.23", "--",
+         "--enable-deterministic-inference"],
         ["resolve", "--device", "h100", "--", "--enable-deterministic-inference"],
         ["resolve", "--device", "b200x2", "--format", "json", "--", "--tp-size", "2",
          "--enable-deterministic-inference", "--log-level", "debug"],
@@ -118,31 +110,19 @@ def test_the_profile_named_in_the_environment_imports_no_pynvml() -> None:
         ["launch", "--dry-run", "--device", "h100", "--", "--enable-deterministic-inference"],
         ["detect", "--device", "h100x2", "--json"],
     ],
-    ids=["resolve", "resolve-json-tp", "resolve-override", "explain", "launch", "detect-json"],
-)
-def test_the_cli_never_imports_pydantic_on_the_way_to_a_launch(argv: list[str]) -> None:
+    ids=["detect", "resolve-pinned-version", "resolve", "resolve-json-tp", "resolve-override",
+         "explain", "launch", "detect-json"],
+)  # fmt: skip
+def test_the_cli_with_a_profile_imports_no_pynvml_torch_nor_pydantic(argv: list[str]) -> None:
     # pydantic's import and schema building cost more than the rest of a cold
     # `detargs resolve`; the CLI runs on the plain record (detargs._values) instead
-    code = (
-        "import contextlib, io\n"
-        "from detargs.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    code = main({argv!r})\n"
-        "assert code == 0, code\n"
-    )
-    loaded = _loaded_after(code)
-    assert "pydantic" not in loaded
+    loaded = _loaded_after(_cli(argv))
     assert "pynvml" not in loaded
+    assert "torch" not in loaded
+    assert "pydantic" not in loaded
 
 
 def test_reading_a_saved_device_report_is_where_pydantic_comes_in(tmp_path: Path) -> None:
     saved = tmp_path / "node.json"
     saved.write_text(detargs.detect("h100").to_json(), encoding="utf-8")
-    code = (
-        "import contextlib, io\n"
-        "from detargs.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    code = main(['detect', '--device', {str(saved)!r}])\n"
-        "assert code == 0, code\n"
-    )
-    assert "pydantic" in _loaded_after(code)
+    assert "pydantic" in _loaded_after(_cli(["detect", "--device", str(saved)]))

@@ -132,7 +132,9 @@ class LaunchValues:
         return {name: getattr(self, name) for name in self.fields_set}
 
 
-FIELDS: Final = tuple(item.name for item in dataclasses.fields(LaunchValues))[:-1]
+FIELDS: Final = tuple(
+    item.name for item in dataclasses.fields(LaunchValues) if item.name != "fields_set"
+)
 """The field names in declaration order (``fields_set`` is bookkeeping, not a field)."""
 DEFAULTS: Final[Mapping[str, Any]] = {
     name: getattr(LaunchValues(), name) for name in FIELDS
