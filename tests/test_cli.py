@@ -38,7 +38,7 @@ def run(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str, str]
         pytest.param(
             ("resolve", *H100_0523, "--", "--model-path", "m", "--enable-deterministic-inference"),
             "--model-path m --attention-backend fa3 --sampling-backend pytorch "
-            "--enable-deterministic-inference\n",
+            "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n",
             id="argv-h100",
         ),
         pytest.param(
@@ -51,7 +51,7 @@ def run(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str, str]
             ("resolve", "--format", "argv", *H100_0523, "--", "--model-path", "/models/my model",
              "--enable-deterministic-inference"),
             "--model-path '/models/my model' --attention-backend fa3 --sampling-backend pytorch "
-            "--enable-deterministic-inference\n",
+            "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n",
             id="argv-quoted",
         ),
         pytest.param(
@@ -67,7 +67,7 @@ def run(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str, str]
             ("resolve", "--format", "shell", "--launcher", "sglang serve", *H100_0523,
              *DETERMINISTIC),
             "sglang serve --attention-backend fa3 --sampling-backend pytorch "
-            "--enable-deterministic-inference\n",
+            "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n",
             id="shell-launcher",
         ),
         pytest.param(
@@ -90,9 +90,11 @@ def test_resolve_json_is_the_resolution(capsys: pytest.CaptureFixture[str]) -> N
                          "--tp-size", "2")  # fmt: skip
     assert (code, err) == (0, "")
     data = json.loads(out)
-    assert data["argv"] == ["--attention-backend", "fa3", "--sampling-backend", "pytorch",
-                            "--enable-deterministic-inference", "--disable-custom-all-reduce",
-                            "--tp-size", "2"]  # fmt: skip
+    assert data["argv"] == [
+        "--attention-backend", "fa3", "--sampling-backend", "pytorch",
+        "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+        "--disable-custom-all-reduce", "--tp-size", "2",
+    ]  # fmt: skip
     assert data["env"] == {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8",
                            "NCCL_MIN_NCHANNELS": "8"}  # fmt: skip
     assert data["command"] == ["python", "-m", "sglang.launch_server", *data["argv"]]
@@ -113,11 +115,11 @@ def test_override_replaces_the_value_and_says_so(capsys: pytest.CaptureFixture[s
              "--sampling-backend", "flashinfer")  # fmt: skip
     assert run(capsys, "resolve", *words) == (
         0, "--attention-backend fa3 --sampling-backend pytorch "
-           "--enable-deterministic-inference\n", "",
+           "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n", "",
     )  # fmt: skip
     code, out, _ = run(capsys, "explain", *words)
     assert code == 0
-    assert "  sampling_backend = pytorch       [sampling_backend, replaced your value]" in out
+    assert "  sampling_backend = pytorch    [sampling_backend, replaced your value]" in out
 
 
 def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,7 +127,8 @@ def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixtu
                          "--", "--enable-deterministic-inference", "--tp", "2", "--tp", "4")
     assert code == 0
     assert out == ("--attention-backend fa3 --sampling-backend pytorch "
-                   "--enable-deterministic-inference --disable-custom-all-reduce --tp-size 4\n")
+                   "--enable-deterministic-inference --cuda-graph-backend-prefill disabled "
+                   "--disable-custom-all-reduce --tp-size 4\n")
     assert err.splitlines() == [
         "detargs: warning: SGLang 0.5.24 is not in the flag catalogue (0.5.3–0.5.23); "
         "resolving for 0.5.23, the newest catalogued release before it",
@@ -189,8 +192,10 @@ def test_explain_prints_each_decision_and_the_launch(capsys: pytest.CaptureFixtu
         "      pytorch sampling is batch-invariant; flashinfer's sampling kernels are not (SGLang",
         "      replaces any other sampling backend silently)",
         "  piecewise_cuda_graph = false  [piecewise_cuda_graph]",
-        "      SGLang 0.5.10 captures prefill in piecewise CUDA graphs by default, and they are",
-        "      not batch-invariant",
+        "      SGLang 0.5.10 captures prefill in torch.compile piecewise CUDA graphs by default;",
+        "      they replay at padded token counts per batch shape, which is not batch-invariant",
+        "      (SGLang's deterministic mode turns them off too; detargs writes",
+        "      --disable-piecewise-cuda-graph so the argv says it)",
         f"fingerprint {fingerprint}",
         "launch: python -m sglang.launch_server --model-path m --attention-backend triton "
         "--sampling-backend pytorch --enable-deterministic-inference "

@@ -295,4 +295,5 @@ def test_readme_first_command_runs_without_a_gpu() -> None:
     code, output = run_cli([first[1], "--sglang-version", "0.5.23", *first[2:]])
     assert code == 0
     assert output == ("--model-path meta-llama/Llama-3.1-8B-Instruct --attention-backend fa3 "
-                      "--sampling-backend pytorch --enable-deterministic-inference\n")
+                      "--sampling-backend pytorch --enable-deterministic-inference "
+                      "--cuda-graph-backend-prefill disabled\n")

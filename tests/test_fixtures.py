@@ -90,7 +90,8 @@ ORIGIN_CASES = [
     pytest.param(
         "standalone", "h100", "0.5.23",
         ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-max-bs-decode", "8",
+         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--cuda-graph-max-bs-decode", "8",
          "--mem-fraction-static", "0.7", "--trust-remote-code",
          "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
          "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
@@ -101,7 +102,8 @@ ORIGIN_CASES = [
     pytest.param(
         "standalone", "b200", "0.5.23",
         ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-max-bs-decode", "8",
+         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--cuda-graph-max-bs-decode", "8",
          "--mem-fraction-static", "0.7", "--trust-remote-code",
          "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
          "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
@@ -128,23 +130,24 @@ ORIGIN_CASES = [
     pytest.param(
         "mla", "h100", "0.5.23",
         ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--kv-cache-dtype", "fp8_e5m2",
-         "--trust-remote-code"],
+         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
         {},
         id="mla-fp8-h100-0.5.23",
     ),
     pytest.param(
         "mla", "b200", "0.5.23",
         ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--kv-cache-dtype", "fp8_e5m2",
-         "--trust-remote-code"],
+         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
         {},
         id="mla-fp8-b200-0.5.23",
     ),
     pytest.param(
         "mla-tp2", "h100x2", "0.5.23",
         ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--disable-custom-all-reduce",
+         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--disable-custom-all-reduce",
          "--tp-size", "2", "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
         {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"},
         id="mla-fp8-tp2-h100x2-0.5.23",
@@ -308,11 +311,12 @@ def test_a_subclass_with_other_attributes_resolves_anew(
     subclass = configured(base, attention_backend="triton", tp_size=2)
     assert base.get_server_args() == [
         "--attention-backend", "fa3", "--sampling-backend", "pytorch",
-        "--enable-deterministic-inference",
+        "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
     ]  # fmt: skip
     assert subclass.get_server_args() == [
         "--attention-backend", "triton", "--sampling-backend", "pytorch",
-        "--enable-deterministic-inference", "--disable-custom-all-reduce", "--tp-size", "2",
+        "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--disable-custom-all-reduce", "--tp-size", "2",
     ]  # fmt: skip
     assert subclass.get_server_env() == {"NCCL_ALGO": "allreduce:tree",
                                          "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"}
@@ -481,7 +485,8 @@ class TestMLA(DeterministicServerMixin, unittest.TestCase):
         assert self.command == [
             "sglang", "serve", "--model-path", "deepseek-ai/DeepSeek-V2-Lite",
             "--attention-backend", "triton", "--sampling-backend", "pytorch",
-            "--enable-deterministic-inference", "--disable-custom-all-reduce",
+            "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--disable-custom-all-reduce",
             "--tp-size", "2", "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code",
             "--host", "127.0.0.1", "--port", "21000",
         ]  # fmt: skip

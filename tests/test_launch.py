@@ -26,7 +26,8 @@ from detargs.resolution import Resolution, resolve
 STANDIN = Path(__file__).with_name("standin_launcher.py")
 SRC = Path(detargs.__file__).resolve().parent.parent
 TP2_ARGV = ["--attention-backend", "fa3", "--sampling-backend", "pytorch",
-            "--enable-deterministic-inference", "--disable-custom-all-reduce", "--tp-size", "2"]
+            "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
+         "--disable-custom-all-reduce", "--tp-size", "2"]
 TP2_ENV = {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"}
 _OURS = ("NCCL_", "SGLANG_", "DETARGS_")
 

@@ -229,11 +229,18 @@ def test_piecewise_field_and_prefill_backend_together_are_refused() -> None:
         ServerArgs(piecewise_cuda_graph=False, extra={"cuda_graph_backend_prefill": "full"})
 
 
-def test_a_graph_config_asking_for_piecewise_prefill_is_refused() -> None:
-    config = '{"prefill": {"backend": "tc_piecewise"}}'
+@pytest.mark.parametrize("backend", ["tc_piecewise", "breakable", "full"])
+def test_a_graph_config_asking_for_a_prefill_graph_is_a_conflict(backend: str) -> None:
+    config = json.dumps({"prefill": {"backend": backend}, "decode": {"backend": "full"}})
     args = from_argv(["--cuda-graph-config", config, "--enable-deterministic-inference"], "0.5.17")
-    with pytest.raises(ConflictError, match="--cuda-graph-config"):
-        resolve(args, device="h100", sglang_version="0.5.17", environ={}, on_conflict="override")
+    with pytest.raises(ConflictError, match=f"--cuda-graph-config .*{backend}"):
+        resolve(args, device="h100", sglang_version="0.5.17", environ={})
+    launch = resolve(args, device="h100", sglang_version="0.5.17", environ={},
+                     on_conflict="override")  # fmt: skip
+    written = json.loads(launch.argv[launch.argv.index("--cuda-graph-config") + 1])
+    assert written == {"prefill": {"backend": "disabled"}, "decode": {"backend": "full"}}
+    # the config now says it: no second statement of the prefill backend
+    assert "--cuda-graph-backend-prefill" not in launch.argv
 
 
 def test_disable_cuda_graph_still_spells_piecewise_off_before_0_5_14() -> None:

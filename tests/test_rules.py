@@ -18,8 +18,7 @@ def _pcg(release: str) -> list[str]:
     return {
         "0.5.10": ["--disable-piecewise-cuda-graph"],
         "0.5.13": ["--disable-piecewise-cuda-graph"],
-        "0.5.14": ["--cuda-graph-backend-prefill", "disabled"],
-    }.get(release, [])
+    }.get(release, ["--cuda-graph-backend-prefill", "disabled"])
 
 
 def _max_bs(release: str) -> str:
@@ -281,3 +280,57 @@ def test_ada_resolutions_carry_the_shared_memory_warning(device: str, warned: bo
     launch = resolve(ServerArgs(enable_deterministic_inference=True), device=device,
                      sglang_version="0.5.23", environ={})  # fmt: skip
     assert any("shared memory" in text for text in launch.warnings) is warned
+
+
+# --- fa4 on sm12x, fp8 KV cache ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("release", "device", "kept"),
+    [
+        pytest.param("0.5.17", "rtx-pro-6000", False, id="sm120-0.5.17-no-sm12x-kernel"),
+        pytest.param("0.5.18", "rtx-pro-6000", True, id="sm120-0.5.18"),
+        pytest.param("0.5.20", "rtx-pro-6000", True, id="sm120-0.5.20"),
+        pytest.param("0.5.22", "rtx-pro-6000", True, id="sm120-0.5.22"),
+        pytest.param("0.5.23", "rtx-pro-6000", True, id="sm120-0.5.23"),
+        pytest.param("0.5.23", "h100", True, id="sm90-0.5.23"),
+        pytest.param("0.5.23", "b200", True, id="sm100-0.5.23"),
+        pytest.param("0.5.23", "a100", False, id="sm80-paged-kv-assert"),
+        pytest.param("0.5.23", "l40s", False, id="sm89-paged-kv-assert"),
+    ],
+)
+def test_fa4_runs_where_its_kernels_do(release: str, device: str, kept: bool) -> None:
+    args = from_argv(["--attention-backend", "fa4", "--enable-deterministic-inference"], release)
+    if kept:
+        launch = resolve(args, device=device, sglang_version=release, environ={})
+        assert launch.args.attention_backend == "fa4"
+    else:
+        with pytest.raises(ConflictError, match="fa4"):
+            resolve(args, device=device, sglang_version=release, environ={})
+
+
+def test_fa4_with_mla_is_refused_on_sm120(deepseek_v2_lite: Path) -> None:
+    args = from_argv(["--model-path", str(deepseek_v2_lite), "--attention-backend", "fa4",
+                      "--enable-deterministic-inference"], "0.5.23")  # fmt: skip
+    with pytest.raises(ConflictError, match="absorbed MLA only on sm100/sm110"):
+        resolve(args, device="rtx-pro-6000", sglang_version="0.5.23", environ={})
+
+
+@pytest.mark.parametrize(
+    ("dtype", "warned"),
+    [
+        pytest.param("fp8_e5m2", True, id="fp8-e5m2"),
+        pytest.param("fp8_e4m3", True, id="fp8-e4m3"),
+        pytest.param("auto", False, id="auto"),
+        pytest.param("bf16", False, id="bf16"),
+    ],
+)
+def test_an_fp8_kv_cache_carries_the_logprob_warning(dtype: str, warned: bool) -> None:
+    args = from_argv(["--kv-cache-dtype", dtype, "--enable-deterministic-inference"], "0.5.23")
+    launch = resolve(args, device="b200", sglang_version="0.5.23", environ={})
+    matching = [text for text in launch.warnings if "25790" in text]
+    assert bool(matching) is warned
+    if warned:
+        assert "prefill and decode logprobs" in matching[0]
+        assert "25790" in launch.explain()
+        assert launch.to_dict()["warnings"] == list(launch.warnings)

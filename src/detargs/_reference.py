@@ -132,8 +132,16 @@ def _release_row(release: str) -> tuple[str, ...]:
     target = target_version(release)
     version = Version(release)
     base = _deterministic(ServerArgs(enable_deterministic_inference=True), release, "h100")
-    piecewise = any(d.field == "piecewise_cuda_graph" and d.kind == "arg"
-                    for d in base.decisions)  # fmt: skip
+    decided_off = any(d.field == "piecewise_cuda_graph" and d.kind == "arg"
+                      for d in base.decisions)  # fmt: skip
+    default = rules.prefill_graph_by_default(version)
+    if default is None:
+        prefill = "none (eager)"
+    else:
+        by_sglang = ("SGLang's deterministic mode turns it off too" if default.turned_off_by_sglang
+                     else "SGLang's deterministic mode **keeps it on**")  # fmt: skip
+        prefill = f"{default.name} ({by_sglang})"
+    prefill += " → turned off" if decided_off else ""
     tp = _deterministic(ServerArgs(enable_deterministic_inference=True, tp_size=2), release,
                         "h100x2")  # fmt: skip
     tp_decided = [d for d in tp.decisions if d.rule == "tensor_parallel"]
@@ -142,7 +150,7 @@ def _release_row(release: str) -> tuple[str, ...]:
     return (
         _names(rules.deterministic_backends(version)),
         _names(rules.radix_backends(version)),
-        "on → turned off" if piecewise else "off",
+        prefill,
         _code(encode_argv(ServerArgs(piecewise_cuda_graph=False).values(), target)),
         _code(encode_argv(ServerArgs(cuda_graph_max_bs=8).values(), target)[:1]),
         ", ".join(tp_args + tp_env),
@@ -155,15 +163,16 @@ def _release_table() -> str:
         "",
         "Consecutive releases that behave the same share a row. *Deterministic backends* is "
         "the release's allow-list; *keep the radix cache* the backends with which the radix "
-        "cache stays on (with any other, `--disable-radix-cache` is decided); *piecewise by "
-        "default* whether the release captures prefill in piecewise CUDA graphs unless told "
-        "otherwise, and *piecewise off* how detargs writes them off for it (— where the "
+        "cache stays on (with any other, `--disable-radix-cache` is decided); *prefill CUDA "
+        "graph by default* the graph the release captures prefill in unless told otherwise, "
+        "whether SGLang's own deterministic mode turns it off, and whether detargs does; "
+        "*prefill graph off* how detargs writes it off for that release (— where the "
         "release has nothing to turn off); *cuda-graph-max-bs* is the flag the "
         "`cuda_graph_max_bs` field is written as; *tp-size 2* what the tensor-parallel rule "
         "decides for `--tp-size 2`.",
         "",
-        "| SGLang | deterministic backends | keep the radix cache | piecewise by default "
-        "| piecewise off | cuda-graph-max-bs | tp-size 2 |",
+        "| SGLang | deterministic backends | keep the radix cache | prefill CUDA graph by "
+        "default | prefill graph off | cuda-graph-max-bs | tp-size 2 |",
         "|---|---|---|---|---|---|---|",
     ]
     rows = [(release, _release_row(release)) for release in releases()]

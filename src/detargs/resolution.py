@@ -37,7 +37,7 @@ from .detection import detect
 from .device import Arch, DeviceInfo, GpuInfo
 from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
 from .model import model_facts
-from .rules import RULES, Context, Decision, Refusal
+from .rules import RULES, Caution, Context, Decision, Refusal
 from .version import TargetVersion, target_version
 
 if TYPE_CHECKING:
@@ -142,7 +142,9 @@ class Resolution:
                                    subsequent_indent=" " * 6, break_on_hyphens=False)
         if not self.decisions:
             lines.append("  nothing decided: deterministic inference is not requested")
-        lines += [f"  warning: {text}" for text in self.warnings]
+        for text in self.warnings:
+            lines += textwrap.wrap(f"warning: {text}", 88, initial_indent="  ",
+                                   subsequent_indent=" " * 6, break_on_hyphens=False)
         lines.append(f"fingerprint {self.fingerprint}")
         return "\n".join(lines)
 
@@ -231,6 +233,9 @@ def _run_rules(
     for rule in RULES:
         changed = False
         for outcome in rule(context):
+            if isinstance(outcome, Caution):
+                warnings.append(outcome.text)
+                continue
             if isinstance(outcome, Refusal):
                 conflicts.append(Conflict(flag_name(outcome.field, release), outcome.value, None,
                                           outcome.rule, outcome.reason, fixable=False))
@@ -260,7 +265,9 @@ def _run_rules(
                 outcome = replace(outcome, previous=current, overrode_user=True)
             else:
                 outcome = replace(outcome, previous=current)
-            if outcome.field.startswith("extra."):
+            if outcome.field.startswith("extra.") and outcome.value is None:
+                extra.pop(outcome.field.removeprefix("extra."), None)  # the flag is dropped
+            elif outcome.field.startswith("extra."):
                 extra[outcome.field.removeprefix("extra.")] = outcome.value
             else:
                 values[outcome.field] = outcome.value
@@ -290,7 +297,8 @@ def _device_warnings(gpu: GpuInfo) -> list[str]:
 
 
 def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> LaunchValues:
-    data = dict(values)
+    # a rule may drop the last passthrough flag: the old mapping must not come back
+    data = {name: value for name, value in values.items() if name != "extra"}
     if extra:
         data["extra"] = dict(extra)
     return LaunchValues.of(data)

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, TypeVar
 from packaging.version import Version
 
 from ._values import PREFILL_GRAPH_DEST, LaunchValues
+from .argv import encode_argv
 from .catalogue import release_version
 from .device import Arch, GpuInfo
 from .model import MLA_ARCHITECTURES_BY_RELEASE, ModelFacts
@@ -29,15 +30,19 @@ from .version import TargetVersion
 
 __all__ = [
     "RULES",
+    "Caution",
     "Context",
     "Decision",
     "Outcome",
+    "PrefillGraph",
     "Refusal",
     "Rule",
     "deterministic_backends",
+    "fa4_majors",
     "mla_backends",
     "mla_checked_architectures",
     "piecewise_by_default",
+    "prefill_graph_by_default",
     "radix_backends",
 ]
 
@@ -75,7 +80,15 @@ class Refusal:
     reason: str
 
 
-Outcome = Decision | Refusal
+@dataclass(frozen=True)
+class Caution:
+    """Something the launch should know that no value changes: it becomes a warning."""
+
+    rule: str
+    text: str
+
+
+Outcome = Decision | Refusal | Caution
 
 
 @dataclass(frozen=True)
@@ -139,12 +152,38 @@ _MLA_BACKENDS: Final = (
     ("0.5.3", frozenset({"fa3", "triton"})),
     ("0.5.17", frozenset({"ascend", "fa3", "fa4", "triton"})),
 )
-# The releases whose prefill uses piecewise CUDA graphs unless told otherwise.
-_PIECEWISE_BY_DEFAULT: Final = (
-    ("0.5.3", False),
-    ("0.5.10", True),
-    ("0.5.15", False),
+
+
+@dataclass(frozen=True)
+class PrefillGraph:
+    """The CUDA graph a release captures prefill in when nothing says otherwise."""
+
+    name: str
+    """How the release's own flags and docs name it."""
+    turned_off_by_sglang: bool
+    """Whether SGLang's own deterministic mode turns it off."""
+    phase_settings: bool
+    """Whether it is one phase of the per-phase CUDA-graph settings (0.5.14 on), which
+    ``--disable-cuda-graph``, ``--disable-prefill-cuda-graph`` and a prefill backend in
+    ``--cuda-graph-config`` also turn off; before, piecewise graphs had switches of their own."""
+
+
+# 0.5.10-0.5.14 turn their own default off in deterministic mode; from 0.5.15 the default
+# is the breakable graph, which SGLang's rule (written for tc_piecewise) no longer catches
+_PREFILL_GRAPH_BY_DEFAULT: Final[tuple[tuple[str, PrefillGraph | None], ...]] = (
+    ("0.5.3", None),
+    ("0.5.10", PrefillGraph("torch.compile piecewise", turned_off_by_sglang=True,
+                            phase_settings=False)),
+    ("0.5.14", PrefillGraph("tc_piecewise", turned_off_by_sglang=True, phase_settings=True)),
+    ("0.5.15", PrefillGraph("breakable", turned_off_by_sglang=False, phase_settings=True)),
+)  # fmt: skip
+# The kernel targets SGLang's fa4 backend runs on, without and with absorbed MLA; from
+# 0.5.18 an sm12x build of the FA4 kernel is loaded for RTX PRO 6000 / RTX 50 / GB10
+_FA4_MAJORS: Final = (
+    ("0.5.3", frozenset({9, 10, 11})),
+    ("0.5.18", frozenset({9, 10, 11, 12})),
 )
+_FA4_MLA_MAJORS: Final = frozenset({10, 11})
 
 
 def deterministic_backends(release: Version) -> frozenset[str]:
@@ -167,9 +206,21 @@ def mla_backends(release: Version) -> frozenset[str]:
     return _since(_MLA_BACKENDS, release)
 
 
+def prefill_graph_by_default(release: Version) -> PrefillGraph | None:
+    """The CUDA graph ``release`` captures prefill in unless told not to (``None``: eager)."""
+    return _since(_PREFILL_GRAPH_BY_DEFAULT, release)
+
+
 def piecewise_by_default(release: Version) -> bool:
-    """Whether ``release`` captures prefill in piecewise CUDA graphs unless told not to."""
-    return _since(_PIECEWISE_BY_DEFAULT, release)
+    """Whether ``release`` captures prefill in a piecewise-style CUDA graph unless told not
+    to (torch.compile piecewise, tc_piecewise or breakable: each replays per batch shape)."""
+    return prefill_graph_by_default(release) is not None
+
+
+def fa4_majors(release: Version, *, mla: bool) -> frozenset[int]:
+    """The compute-capability majors ``release``'s fa4 backend runs on."""
+    majors = _since(_FA4_MAJORS, release)
+    return majors & _FA4_MLA_MAJORS if mla else majors
 
 
 # --- where kernels run (sglang-rules reference §1c footnote 3, §1d) ------------------
@@ -180,7 +231,7 @@ _OTHER_HARDWARE: Final = {
 }
 
 
-def _runs_on(backend: str, gpu: GpuInfo, mla: bool) -> str | None:
+def _runs_on(backend: str, gpu: GpuInfo, mla: bool, release: Version) -> str | None:
     """Why ``backend`` cannot run on ``gpu`` (``None`` when it can)."""
     major = gpu.capability.major
     if backend in _OTHER_HARDWARE:
@@ -192,11 +243,11 @@ def _runs_on(backend: str, gpu: GpuInfo, mla: bool) -> str | None:
             return None
         needs = "sm90 for an MLA model" if mla else "sm80–sm90"
         return f"fa3 needs {needs}; this GPU is {gpu.target}"
-    if backend == "fa4":
-        if mla and major not in (10, 11):
+    if backend == "fa4" and major not in fa4_majors(release, mla=mla):
+        if mla:
             return f"fa4 runs absorbed MLA only on sm100/sm110; this GPU is {gpu.target}"
-        if major not in (9, 10, 11):
-            return f"fa4 needs sm90, sm100 or sm110; this GPU is {gpu.target}"
+        targets = ", ".join(f"sm{m}0" for m in sorted(fa4_majors(release, mla=False)))
+        return f"fa4 in SGLang {release} runs on {targets}; this GPU is {gpu.target}"
     return None
 
 
@@ -283,7 +334,7 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
                 f"SGLang {ctx.target.release} allows only {', '.join(sorted(mla_allowed))} "
                 f"for absorbed-MLA models such as {ctx.model.architecture}"
             )
-        elif (reason := _runs_on(backend, ctx.gpu, mla)) is not None:
+        elif (reason := _runs_on(backend, ctx.gpu, mla, ctx.release)) is not None:
             problem = reason
         elif backend == "fa3" and ctx.args.kv_cache_dtype == "fp8_e5m2":
             problem = "fa3 does not read an fp8_e5m2 KV cache; triton does"
@@ -339,60 +390,104 @@ def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
 
 
 def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
-    """Turns piecewise CUDA graphs off where the release captures prefill in them by
-    default (0.5.10–0.5.14), in that release's spelling, and refuses them whenever you ask
-    for them. Left alone when `--disable-cuda-graph` or a prefill CUDA-graph setting of
-    yours already decides it."""
+    """Turns prefill CUDA graphs off wherever the release captures prefill in one by
+    default, in that release's spelling: torch.compile piecewise graphs (0.5.10–0.5.13,
+    `--disable-piecewise-cuda-graph`), tc_piecewise (0.5.14) and the breakable graph
+    (0.5.15 on), all with `--cuda-graph-backend-prefill disabled` from 0.5.14. Each is
+    replayed at padded token-bucket sizes and left for eager runs beyond them, so how a
+    prefill is computed depends on the batch around it. SGLang's own deterministic mode
+    stops turning the prefill graph off in 0.5.15, when its default becomes breakable;
+    detargs keeps the policy. Decode CUDA graphs stay on. A prefill graph you ask for
+    (`--cuda-graph-backend-prefill breakable|full|tc_piecewise`,
+    `--enable-breakable-cuda-graph`, `--enforce-piecewise-cuda-graph`, a prefill backend in
+    `--cuda-graph-config`) is a conflict; `--disable-cuda-graph` and
+    `--disable-prefill-cuda-graph` already settle it."""
     rule = "piecewise_cuda_graph"
-    release = ctx.target.release
-    on_by_default = piecewise_by_default(ctx.release)
-    if ctx.args.piecewise_cuda_graph is True:
-        # where they are off by default, dropping the request is enough: no off spelling
-        return (
-            Decision(
-                rule, False if on_by_default else None, rule,
-                "piecewise CUDA graphs capture prefill per batch shape and are not "
-                "batch-invariant; deterministic inference needs them off",
-            ),
-        )  # fmt: skip
-    requested = _piecewise_in_graph_config(ctx)
-    if requested:
-        return (Refusal("extra.cuda_graph_config", requested, rule,
-                        "--cuda-graph-config asks for tc_piecewise prefill CUDA graphs, which "
-                        "are not batch-invariant; drop that setting from it"),)  # fmt: skip
-    if not on_by_default:
+    default = prefill_graph_by_default(ctx.release)
+    requests = _prefill_graph_requests(ctx, rule, default)
+    if default is not None and default.phase_settings:
+        if ctx.args.disable_cuda_graph:
+            return (*requests, _settled(rule, "--disable-cuda-graph turns every CUDA graph off"))
+        if ctx.args.extra.get("disable_prefill_cuda_graph"):
+            return (*requests, _settled(rule, "--disable-prefill-cuda-graph turns it off"))
+        if _graph_config_prefill(ctx) is not None:
+            # a prefill backend other than disabled is one of the requests above
+            return (*requests, _settled(rule, "--cuda-graph-config sets the prefill backend"))
+    if default is None:
+        if requests:
+            return requests
         return (
             Decision(
                 rule, None, rule,
-                f"SGLang {release} does not use piecewise CUDA graphs unless asked: "
-                "nothing to turn off",
+                f"SGLang {ctx.target.release} runs prefill eagerly unless asked for "
+                "piecewise CUDA graphs: nothing to turn off",
                 kind="note",
             ),
         )  # fmt: skip
-    locked = _prefill_graph_locked(ctx) if ctx.since("0.5.14") else None
-    if locked:
-        return (Decision(rule, None, rule, f"prefill CUDA graphs are already set by {locked}",
-                         kind="note"),)  # fmt: skip
+    return (*requests, Decision(rule, False, rule, _prefill_graph_reason(ctx, default)))
+
+
+def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
+    release = ctx.target.release
+    off = " ".join(encode_argv(LaunchValues.of({"piecewise_cuda_graph": False}), ctx.target))
+    if not default.turned_off_by_sglang:
+        return (
+            f"SGLang {release} captures prefill in a breakable CUDA graph by default: CUDA "
+            "graph segments with eager breaks at attention, replayed at padded token-bucket "
+            "sizes and run eagerly beyond them, so whether a prefill is padded or exact "
+            "depends on the batch around it; it is the piecewise CUDA graph's successor, and "
+            "SGLang's deterministic mode stopped turning it off in 0.5.15 only because its "
+            f"rule checks for tc_piecewise. detargs writes {off}; decode CUDA graphs stay on. "
+            "(One H200 run of SGLang 0.5.17 with a 2-layer random-weight model found the "
+            "breakable graph batch-invariant; one tiny model is no guarantee. To keep it, "
+            "ask for --cuda-graph-backend-prefill breakable with --on-conflict override.)"
+        )
     return (
-        Decision(
-            rule, False, rule,
-            f"SGLang {release} captures prefill in piecewise CUDA graphs by default, and they "
-            "are not batch-invariant",
-        ),
-    )  # fmt: skip
+        f"SGLang {release} captures prefill in {default.name} CUDA graphs by default; they "
+        "replay at padded token counts per batch shape, which is not batch-invariant "
+        f"(SGLang's deterministic mode turns them off too; detargs writes {off} so the argv "
+        "says it)"
+    )
 
 
-def _prefill_graph_locked(ctx: Context) -> str | None:
-    """The flag of yours that already settles prefill CUDA graphs (0.5.14's lock)."""
-    if ctx.args.disable_cuda_graph:
-        return "--disable-cuda-graph"
-    for dest in (PREFILL_GRAPH_DEST, "disable_prefill_cuda_graph", "cuda_graph_config"):
-        if ctx.args.extra.get(dest) not in (None, False):
-            return "--" + dest.replace("_", "-")
-    return None
+def _settled(rule: str, how: str) -> Decision:
+    return Decision(rule, False, rule, f"prefill CUDA graphs are already off: {how}",
+                    kind="note")  # fmt: skip
 
 
-def _piecewise_in_graph_config(ctx: Context) -> str | None:
+_PREFILL_GRAPH_OFF: Final = (
+    "prefill CUDA graphs replay at padded token-bucket sizes per batch shape, which is not "
+    "batch-invariant; deterministic inference needs prefill to run eagerly"
+)
+
+
+def _prefill_graph_requests(
+    ctx: Context, rule: str, default: PrefillGraph | None
+) -> tuple[Outcome, ...]:
+    """One decision per way the user asked for a prefill CUDA graph, each dropping it."""
+    outcomes: list[Outcome] = []
+    if ctx.args.piecewise_cuda_graph is True:
+        # where prefill runs eagerly by default, dropping the request is enough
+        outcomes.append(Decision(rule, False if default else None, rule, _PREFILL_GRAPH_OFF))
+    backend = ctx.args.extra.get(PREFILL_GRAPH_DEST)
+    if backend is not None:  # breakable or full: the codec keeps the rest in the field
+        outcomes.append(Decision(f"extra.{PREFILL_GRAPH_DEST}", None, rule,
+                                 f"a {backend} prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
+    if ctx.args.extra.get("enable_breakable_cuda_graph"):
+        outcomes.append(Decision("extra.enable_breakable_cuda_graph", None, rule,
+                                 f"a breakable prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
+    config_backend = _graph_config_prefill(ctx)
+    if config_backend not in (None, "disabled"):
+        settings = json.loads(ctx.args.extra["cuda_graph_config"])  # type: ignore[arg-type]
+        settings["prefill"]["backend"] = "disabled"
+        outcomes.append(Decision("extra.cuda_graph_config", json.dumps(settings), rule,
+                                 f"its prefill backend {config_backend}: {_PREFILL_GRAPH_OFF}; "
+                                 "detargs writes it as disabled"))
+    return tuple(outcomes)
+
+
+def _graph_config_prefill(ctx: Context) -> str | None:
+    """The prefill backend named in ``--cuda-graph-config``, if any."""
     text = ctx.args.extra.get("cuda_graph_config")
     if not isinstance(text, str):
         return None
@@ -402,7 +497,7 @@ def _piecewise_in_graph_config(ctx: Context) -> str | None:
         return None  # the codec refuses malformed JSON before any rule runs
     prefill = settings.get("prefill") if isinstance(settings, dict) else None
     backend = prefill.get("backend") if isinstance(prefill, dict) else None
-    return text if backend == "tc_piecewise" else None
+    return backend if isinstance(backend, str) else None
 
 
 def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
@@ -525,6 +620,28 @@ def release_incompatibilities(ctx: Context) -> tuple[Outcome, ...]:
     return tuple(outcomes)
 
 
+_FP8_KV_CACHE: Final = frozenset({"fp8_e5m2", "fp8_e4m3", "mxfp8"})
+
+
+def fp8_kv_cache(ctx: Context) -> tuple[Outcome, ...]:
+    """Warns when the KV cache is fp8: outputs stay batch-invariant, but the logprobs
+    prefill computes for a token differ from the ones decode computes for the same token,
+    since prefill attends over the unquantised keys and values and decode reads them back
+    from the fp8 cache (SGLang issue 25790). Compare logprobs of one phase only."""
+    dtype = ctx.args.kv_cache_dtype
+    if dtype not in _FP8_KV_CACHE:
+        return ()
+    return (
+        Caution(
+            "fp8_kv_cache",
+            f"--kv-cache-dtype {dtype}: outputs stay batch-invariant, but prefill and decode "
+            "logprobs of the same tokens differ (prefill attends over unquantised keys and "
+            "values, decode reads the fp8 cache; SGLang issue 25790), so compare logprobs "
+            "of one phase only",
+        ),
+    )
+
+
 RULES: Final[tuple[Rule, ...]] = (
     implied_by_rl_target,
     attention_backend,
@@ -533,5 +650,6 @@ RULES: Final[tuple[Rule, ...]] = (
     radix_cache,
     tensor_parallel,
     release_incompatibilities,
+    fp8_kv_cache,
 )
 """The rules, in the order they run; a later rule sees earlier decisions."""
