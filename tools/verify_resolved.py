@@ -26,6 +26,7 @@ from packaging.version import Version  # noqa: E402
 
 from detargs import ConflictError, DetargsWarning, from_argv, resolve  # noqa: E402
 from detargs.catalogue import releases  # noqa: E402
+from detargs.resolution import OnConflict  # noqa: E402
 
 DEVICES: Final = ("h100", "b200", "rtx-pro-6000", "a100", "h100x8")
 MODELS: Final = (None, "DeepseekV2ForCausalLM")
@@ -51,11 +52,31 @@ def fixture_argvs(release: str) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def overridden_argvs(release: str) -> dict[str, list[str]]:
+    """Launches with a prefill CUDA graph asked for, resolved with ``--on-conflict override``."""
+    version = Version(release)
+    argvs: dict[str, list[str]] = {}
+    if Version("0.5.10") <= version <= Version("0.5.19"):
+        argvs["enforce-piecewise"] = ["--enforce-piecewise-cuda-graph",
+                                      "--enable-deterministic-inference"]
+    if version >= Version("0.5.14"):
+        argvs["breakable-prefill"] = ["--cuda-graph-backend-prefill", "breakable",
+                                      "--enable-deterministic-inference"]
+        argvs["graph-config"] = ["--cuda-graph-config",
+                                 '{"prefill": {"backend": "full"}, "decode": {"backend": "full"}}',
+                                 "--enable-deterministic-inference"]
+    return argvs  # fmt: skip
+
+
 def table(chosen: list[str]) -> dict[str, list[list[str]]]:
     result: dict[str, list[list[str]]] = {}
     for release in chosen:
         argvs: list[list[str]] = []
-        for name, argv in fixture_argvs(release).items():
+        cases: list[tuple[str, list[str], OnConflict]] = [
+            (name, argv, "error") for name, argv in fixture_argvs(release).items()
+        ]
+        cases += [(name, argv, "override") for name, argv in overridden_argvs(release).items()]
+        for name, argv, on_conflict in cases:
             for device in DEVICES:
                 for model_arch in MODELS:
                     with warnings.catch_warnings():
@@ -63,7 +84,8 @@ def table(chosen: list[str]) -> dict[str, list[list[str]]]:
                         args = from_argv(["--model-path", "m", *argv], release)
                         try:
                             launch = resolve(args, device=device, sglang_version=release,
-                                             model_arch=model_arch, environ={})  # fmt: skip
+                                             model_arch=model_arch, environ={},
+                                             on_conflict=on_conflict)  # fmt: skip
                         except ConflictError as error:
                             print(f"{release} {name} {device} {model_arch}: conflict ({error})")
                             continue
