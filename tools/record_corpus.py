@@ -22,12 +22,16 @@ from typing import Any, Final
 _ROOT: Final = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT / "src"))
 
+from packaging.version import Version  # noqa: E402
+
 from detargs import DetargsError, DetargsWarning, from_argv, resolve  # noqa: E402
 from detargs.profiles import profile_names  # noqa: E402
 from detargs.resolution import OnConflict  # noqa: E402
 
-RELEASES: Final = ("0.5.3", "0.5.4.post1", "0.5.9", "0.5.10", "0.5.12", "0.5.13", "0.5.14",
-                   "0.5.15", "0.5.17", "0.5.18", "0.5.19", "0.5.20", "0.5.22", "0.5.23")  # fmt: skip
+RELEASES: Final = (
+    "0.5.3", "0.5.4.post1", "0.5.9", "0.5.10", "0.5.12", "0.5.13", "0.5.14", "0.5.15", "0.5.17",
+    "0.5.18", "0.5.19", "0.5.20", "0.5.22", "0.5.23",
+)  # fmt: skip
 MLA: Final = "DeepseekV2ForCausalLM"
 # (name, SGLang words, model_arch, on_conflict); {max_bs} is the release's own spelling
 LAUNCHES: Final[tuple[tuple[str, tuple[str, ...], str | None, OnConflict], ...]] = (
@@ -59,7 +63,7 @@ PROFILE_COUNTS: Final = (1, 8)
 
 
 def _words(words: tuple[str, ...], release: str, gpus: int) -> list[str]:
-    old = release in ("0.5.3", "0.5.4.post1", "0.5.9", "0.5.10", "0.5.12", "0.5.13", "0.5.14")
+    old = Version(release) < Version("0.5.15")
     max_bs = "--cuda-graph-max-bs" if old else "--cuda-graph-max-bs-decode"
     return [word.format(max_bs=max_bs, gpus=gpus) for word in words]
 
