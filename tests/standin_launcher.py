@@ -5,8 +5,9 @@ Run as ``<python> standin_launcher.py OUT.json <launcher argv...>``. It writes
 output path, and the environment variables whose names start with one of
 ``RECORDED_PREFIXES`` — and exits 0. When ``OUT.json`` is an existing directory, the record
 goes to ``<node>.json`` in it, ``<node>`` being SLURM's name for the node (``SLURMD_NODENAME``)
-or else the process id: one file per node of a multi-node launch. Tests use it to check what ``detargs launch`` and
-``Resolution.popen_args()`` really hand to a launcher, without SGLang or a GPU.
+or else the process id: one file per node of a multi-node launch. Tests use it to check
+what ``detargs launch`` and ``Resolution.popen_args()`` really hand to a launcher, without
+SGLang or a GPU.
 """
 
 from __future__ import annotations

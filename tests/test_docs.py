@@ -135,7 +135,7 @@ def run_cli(words: list[str]) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def _page_directories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def page_directories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pages")
 
 
@@ -157,13 +157,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
      for example in all_shell_examples()],
 )  # fmt: skip
 def test_shell_example(
-    example: ShellExample, _page_directories: Path, monkeypatch: pytest.MonkeyPatch
+    example: ShellExample, page_directories: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    directory = _page_directories / example.block.path.stem
+    directory = page_directories / example.block.path.stem
     directory.mkdir(exist_ok=True)
     monkeypatch.chdir(directory)
     monkeypatch.setattr(socket, "gethostname", lambda: "gpu-02")
-    site = _page_directories / "site-packages"
+    site = page_directories / "site-packages"
     info = site / "sglang-0.5.23.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sglang\nVersion: 0.5.23\n\n",

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from detargs.argv import read_argv
 from detargs.cli import _parser
 from detargs.nodes import node_placement
 from detargs.plan import make_plan
-from detargs.argv import read_argv
 from detargs.version import target_version
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
@@ -46,7 +46,8 @@ def test_each_pod_runs_detargs_launch_with_the_mounted_plan(role: str) -> None:
     [mount] = container["volumeMounts"]
     assert Path(options.plan).parent == Path(mount["mountPath"])
     [volume] = pod["volumes"]
-    assert volume["name"] == mount["name"] and volume["configMap"]["name"] == "sglang-plan"
+    assert volume["name"] == mount["name"]
+    assert volume["configMap"]["name"] == "sglang-plan"
     assert "sglang-plan --from-file=plan.json" in PAGE.read_text(encoding="utf-8")
     assert Path(options.plan).name == "plan.json"
 
@@ -69,7 +70,8 @@ def test_the_group_size_is_the_plan_node_count_and_each_pod_gets_its_rank() -> N
         lws = {"LWS_WORKER_INDEX": str(index), "LWS_GROUP_SIZE": str(group["size"]),
                "LWS_LEADER_ADDRESS": "sglang-0.sglang.default"}  # fmt: skip
         placement = node_placement(lws)
-        assert placement is not None and placement.source == "lws"
+        assert placement is not None
+        assert placement.source == "lws"
         argvs.append(plan.launch_for_node(placement).argv)
     assert [argv[-6:] for argv in argvs] == [
         ("--nnodes", "2", "--node-rank", str(index), "--dist-init-addr",

@@ -147,7 +147,8 @@ def test_gpus_needed(values: dict[str, int], extra: dict[str, Any], needed: int)
 
 def test_ranks_must_split_evenly_over_nodes() -> None:
     problem = fit_problem({"tp_size": 8}, {}, gpus_per_node=8, nnodes=3, device="h100x8")
-    assert problem is not None and "cannot split evenly over 3 nodes" in problem
+    assert problem is not None
+    assert "cannot split evenly over 3 nodes" in problem
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,8 @@ def test_every_node_gets_the_same_argv_and_env_but_its_rank() -> None:
     ]
     assert launches[0].env == launches[1].env == plan.env
     assert plan.env["NCCL_ALGO"] == "allreduce:tree"
-    assert "--tp-size" in plan.argv and "--nnodes" not in plan.argv
+    assert "--tp-size" in plan.argv
+    assert "--nnodes" not in plan.argv
 
 
 def test_plan_spells_the_per_node_flags_of_its_release() -> None:
@@ -394,7 +396,8 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str], plan_file: Path,
                     words: tuple[str, ...], code: int, message: str) -> None:  # fmt: skip
     got, out, err = run(capsys, *(word.replace("{plan}", str(plan_file)) for word in words))
     assert (got, out) == (code, "")
-    assert err.startswith("detargs: error: ") and message in err, err
+    assert err.startswith("detargs: error: ")
+    assert message in err, err
 
 
 def test_cli_check_only_and_dry_run(capsys: pytest.CaptureFixture[str], plan_file: Path,
@@ -424,5 +427,6 @@ def test_cli_plan_refused_leaves_no_file(capsys: pytest.CaptureFixture[str],
     target = tmp_path / "plan.json"
     code, _, err = run(capsys, "plan", "--device", "h100x8", "--sglang-version", "0.5.23",
                        "--nnodes", "2", "-o", str(target), "--", *TP16[:-1], "64")  # fmt: skip
-    assert code == 2 and "needs 64 GPUs" in err
+    assert code == 2
+    assert "needs 64 GPUs" in err
     assert list(tmp_path.iterdir()) == []

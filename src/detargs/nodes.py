@@ -133,7 +133,8 @@ def node_placement(
             "SLURM_NNODES under srun, LWS_WORKER_INDEX/LWS_GROUP_SIZE under a "
             "LeaderWorkerSet); pass --node-rank and --nnodes together", flag=missing[0]
         )
-    assert rank is not None and count is not None
+    assert rank is not None
+    assert count is not None
     return NodePlacement(rank=rank, nnodes=count, leader=leader, leader_port=port,
                          source=source, name=environ.get("SLURMD_NODENAME") or None)  # fmt: skip
 

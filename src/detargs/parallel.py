@@ -12,8 +12,8 @@ release's ``--enable-dp-attention``):
 - across nodes the ranks are split evenly, ``world_size // nnodes`` per node, so the
   count must divide by the node count and no node may be left without a rank.
 
->>> fit_problem({"tp_size": 2}, {}, gpus_per_node=1, nnodes=1, device="h100")
-'--tp-size 2 needs 2 GPUs, but h100 has 1 GPU; lower --tp-size to 1, resolve for a machine with 2 GPUs (e.g. --device h100x2), or spread the launch over nodes with detargs plan --nnodes'
+>>> print(fit_problem({"tp_size": 2}, {}, gpus_per_node=1, nnodes=1, device="h100")[:50])
+--tp-size 2 needs 2 GPUs, but h100 has 1 GPU; lowe
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ class Plan:
             "sglang_version": self.sglang_version,
             "nnodes": self.nnodes,
             "gpus": [{"name": gpu.name, "capability": gpu.capability, "vendor": gpu.vendor}
-                     for gpu in self.gpus],  # fmt: skip
+                     for gpu in self.gpus],
             "launcher": list(self.launcher),
             "argv": list(self.argv),
             "env": dict(sorted(self.env.items())),
@@ -179,7 +179,7 @@ class Plan:
                 sglang_version=_typed(data, "sglang_version", str),
                 nnodes=_positive(data, "nnodes"),
                 gpus=tuple(_gpu(item, number) for number, item in
-                           enumerate(_typed(data, "gpus", list))),  # fmt: skip
+                           enumerate(_typed(data, "gpus", list))),
                 argv=_words(data, "argv"),
                 env=_strings(data, "env"),
                 launcher=_words(data, "launcher"),
@@ -377,7 +377,7 @@ def make_plan(
         sglang_version=target.requested.strip() if target.requested else target.release,
         nnodes=nnodes,
         gpus=tuple(PlanGpu(gpu.name, str(gpu.capability), gpu.vendor)
-                   for gpu in node_device.gpus),  # fmt: skip
+                   for gpu in node_device.gpus),
         argv=tuple(encode_argv(LaunchValues.of(shared), target)),
         env=dict(resolution.env),
         launcher=resolution.launcher,
