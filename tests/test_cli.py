@@ -123,7 +123,7 @@ def test_override_replaces_the_value_and_says_so(capsys: pytest.CaptureFixture[s
 
 
 def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "resolve", "--device", "h100", "--sglang-version", "0.5.24",
+    code, out, err = run(capsys, "resolve", "--device", "h100x4", "--sglang-version", "0.5.24",
                          "--", "--enable-deterministic-inference", "--tp", "2", "--tp", "4")
     assert code == 0
     assert out == ("--attention-backend fa3 --sampling-backend pytorch "
@@ -322,7 +322,8 @@ def test_errors_exit_with_their_code_and_one_message(
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--help")
     assert (code, err) == (0, "")
-    assert "Exit codes: 0 ok, 2 invalid arguments or conflicts, 3 device detection failure." in (
+    assert ("Exit codes: 0 ok, 2 invalid arguments or conflicts, 3 device detection failure, "
+            "4 this node does not match the plan.") in (
         " ".join(out.split())  # argparse wraps to the terminal's width
     )
 
@@ -331,8 +332,8 @@ def test_a_conflicting_inherited_environment_variable_exits_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NCCL_ALGO", "ring")
-    code, out, err = run(capsys, "resolve", *H100_0523, "--", "--enable-deterministic-inference",
-                         "--tp-size", "2")  # fmt: skip
+    code, out, err = run(capsys, "resolve", "--device", "h100x2", "--sglang-version", "0.5.23",
+                         "--", "--enable-deterministic-inference", "--tp-size", "2")  # fmt: skip
     assert (code, out) == (2, "")
     assert "$NCCL_ALGO ring (requires allreduce:tree)" in err
 

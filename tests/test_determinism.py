@@ -43,11 +43,11 @@ CASES = [
         id="b200x8-mla-0.5.14",
     ),
     pytest.param(
-        ["--device", "a100", "--sglang-version", "0.5.6", "--on-conflict", "override"],
+        ["--device", "a100x2", "--sglang-version", "0.5.6", "--on-conflict", "override"],
         [["--model-path", "m"], ["--enable-deterministic-inference"],
          ["--attention-backend", "flashinfer"], ["--sampling-backend", "flashinfer"],
          ["--cuda-graph-max-bs", "16"], ["--dp", "2"], ["--disable-radix-cache"]],
-        id="a100-override-0.5.6",
+        id="a100x2-override-0.5.6",
     ),
 ]
 
@@ -101,6 +101,6 @@ def test_flag_order_does_not_change_argv_env_or_fingerprint(
 
 def test_the_children_did_not_touch_this_process_environment() -> None:
     before = dict(os.environ)
-    _resolve_json(["--device", "h100", "--sglang-version", "0.5.23"],
+    _resolve_json(["--device", "h100x2", "--sglang-version", "0.5.23"],
                   [["--enable-deterministic-inference"], ["--tp", "2"]], "random")  # fmt: skip
     assert dict(os.environ) == before

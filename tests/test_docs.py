@@ -12,6 +12,12 @@ How examples are written in ``docs/*.md`` (checked by ``test_every_example_is_ru
   matches any number of lines. Commands run in-process through ``detargs.cli.main``.
 - Code that cannot run (SGLang's own, before migration) is preceded by
   ``<!-- not run: <why> -->``.
+- Code another test runs against a real component (an ``sbatch`` script on the local SLURM
+  cluster) is preceded by ``<!-- run by: tests/<file>.py -->``, and that file reads the page.
+
+Shell examples run in one directory per page, in order (a plan one example writes is what
+the next one launches), with ``gpu-02`` as this machine's host name and SGLang 0.5.23 seen
+as installed.
 
 ``docs/rules.md`` must equal what ``detargs._reference`` generates.
 """
@@ -22,6 +28,7 @@ import contextlib
 import io
 import re
 import shlex
+import socket
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -37,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-MARKER = re.compile(r"<!--\s*(pytester|not run)\s*:?\s*(.*?)\s*-->\s*$")
+MARKER = re.compile(r"<!--\s*(pytester|not run|run by)\s*:?\s*(.*?)\s*-->\s*$")
 EXIT = re.compile(r"#\s*exit\s+(\d+)\s*$")
 PLUGIN = () if [ep for ep in entry_points(group="pytest11") if ep.name == "detargs"] else (
     "-p", "detargs.pytest_plugin")  # fmt: skip
@@ -127,6 +134,11 @@ def run_cli(words: list[str]) -> tuple[int, str]:
     return code, out.getvalue() + err.getvalue()
 
 
+@pytest.fixture(scope="module")
+def page_directories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pages")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # examples name their device and release; the CLI still reads these from the environment
@@ -144,8 +156,24 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     [pytest.param(example, id=f"{example.block.id}:{example.command.split(' --')[0]}")
      for example in all_shell_examples()],
 )  # fmt: skip
-def test_shell_example(example: ShellExample) -> None:
-    words = shlex.split(example.command, comments=True)
+def test_shell_example(
+    example: ShellExample, page_directories: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = page_directories / example.block.path.stem
+    directory.mkdir(exist_ok=True)
+    monkeypatch.chdir(directory)
+    monkeypatch.setattr(socket, "gethostname", lambda: "gpu-02")
+    site = page_directories / "site-packages"
+    info = site / "sglang-0.5.23.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sglang\nVersion: 0.5.23\n\n",
+                                   encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    command = example.command
+    while (assignment := re.match(r"([A-Z_][A-Z0-9_]*)=(\S*) +", command)) is not None:
+        monkeypatch.setenv(assignment.group(1), assignment.group(2))  # VAR=value detargs ...
+        command = command[assignment.end() :]
+    words = shlex.split(command, comments=True)
     assert words[0] == "detargs", f"{example.block.id}: only detargs commands run here"
     code, output = run_cli(words[1:])
     assert code == example.exit_code, output
@@ -167,6 +195,10 @@ def test_every_example_is_run() -> None:
                 kind, detail = block.marker
                 if kind == "not run" and not detail:
                     problems.append(f"{block.id}: say why it is not run")
+                runner = ROOT / detail
+                if kind == "run by" and (not runner.is_file() or path.name
+                                         not in runner.read_text(encoding="utf-8")):
+                    problems.append(f"{block.id}: {detail} does not exist or read {path.name}")
                 continue
             if block.language == "python" and ">>>" not in block.text:
                 problems.append(f"{block.id}: a python block needs >>> or a pytester marker")
@@ -177,7 +209,7 @@ def test_every_example_is_run() -> None:
 
 def test_there_are_shell_examples_for_every_command() -> None:
     commands = {shlex.split(example.command)[1] for example in all_shell_examples()}
-    assert commands >= {"resolve", "explain", "launch", "detect", "flags"}
+    assert commands >= {"resolve", "explain", "launch", "detect", "flags", "plan"}
 
 
 def pytester_blocks() -> list[Block]:

@@ -305,7 +305,7 @@ def test_the_cache_outlives_a_change_of_environment(monkeypatch: pytest.MonkeyPa
 def test_a_subclass_with_other_attributes_resolves_anew(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake = _fake_nvml(monkeypatch, "h100")
+    fake = _fake_nvml(monkeypatch, "h100", count=2)
     base = configured(DeterministicServerMixin, model=LLAMA_8B,
                       enable_deterministic_inference=True, sglang_version="0.5.23")  # fmt: skip
     subclass = configured(base, attention_backend="triton", tp_size=2)

@@ -126,3 +126,40 @@ def test_reading_a_saved_device_report_is_where_pydantic_comes_in(tmp_path: Path
     saved = tmp_path / "node.json"
     saved.write_text(detargs.detect("h100").to_json(), encoding="utf-8")
     assert "pydantic" in _loaded_after(_cli(["detect", "--device", str(saved)]))
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "hostlist"),
+    [pytest.param({"LWS_WORKER_INDEX": "1", "LWS_GROUP_SIZE": "2", "LWS_LEADER_ADDRESS": "l"},
+                  False, id="lws"),
+     pytest.param({"SLURM_NODEID": "1", "SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "n[1-2]"},
+                  True, id="slurm")],
+)  # fmt: skip
+def test_a_node_launch_from_a_plan_imports_no_pynvml_nor_pydantic(
+    tmp_path: Path, scheduler: dict[str, str], hostlist: bool
+) -> None:
+    from detargs import from_argv, make_plan
+
+    plan = tmp_path / "plan.json"
+    make_plan(from_argv(["--enable-deterministic-inference", "--tp-size", "16"], "0.5.23"),
+              nnodes=2, device="h100x8", sglang_version="0.5.23").write(plan)  # fmt: skip
+    site = tmp_path / "site"
+    (site / "sglang-0.5.23.dist-info").mkdir(parents=True)
+    (site / "sglang-0.5.23.dist-info" / "METADATA").write_text("Version: 0.5.23\n\n",
+                                                                encoding="utf-8")
+    code = (f"import sys\nsys.path.append({str(site)!r})\nimport os\n"
+            "os.environ['DETARGS_DEVICE'] = 'h100x8'\n"
+            + _cli(["launch", "--plan", str(plan), "--dry-run"]))  # fmt: skip
+    env = {**os.environ, **scheduler}
+    report = (
+        "\nimport json as _json, sys as _sys\n"
+        "print(_json.dumps([m for m in ('pynvml', 'torch', 'pydantic', 'hostlist') "
+        "if m in _sys.modules]))\n"
+    )
+    env["PYTHONPATH"] = os.pathsep.join([_SRC, *filter(None, env.get("PYTHONPATH", "")
+                                                       .split(os.pathsep))])  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code + report], capture_output=True,
+                          text=True, env=env, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded == (["hostlist"] if hostlist else [])

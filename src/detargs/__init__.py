@@ -34,8 +34,11 @@ if TYPE_CHECKING:
         DeviceDetectionError,
         DeviceError,
         InvalidArgsError,
+        PlanMismatchError,
         UnsupportedDeviceError,
     )
+    from .nodes import NodePlacement, node_placement
+    from .plan import NodeLaunch, Plan, make_plan
     from .resolution import Resolution, resolve
     from .rules import Decision
     from .version import TargetVersion, target_version
@@ -53,6 +56,10 @@ __all__ = [
     "DeviceInfo",
     "GpuInfo",
     "InvalidArgsError",
+    "NodeLaunch",
+    "NodePlacement",
+    "Plan",
+    "PlanMismatchError",
     "Resolution",
     "ServerArgs",
     "TargetVersion",
@@ -60,6 +67,8 @@ __all__ = [
     "__version__",
     "detect",
     "from_argv",
+    "make_plan",
+    "node_placement",
     "resolve",
     "target_version",
     "to_argv",
@@ -84,6 +93,12 @@ _HOMES = {
     "DeviceError": "errors",
     "InvalidArgsError": "errors",
     "UnsupportedDeviceError": "errors",
+    "PlanMismatchError": "errors",
+    "NodePlacement": "nodes",
+    "node_placement": "nodes",
+    "NodeLaunch": "plan",
+    "Plan": "plan",
+    "make_plan": "plan",
     "Resolution": "resolution",
     "resolve": "resolution",
     "Decision": "rules",

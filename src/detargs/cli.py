@@ -5,13 +5,18 @@
     detargs resolve [options] -- <sglang args>   print the final launch (argv, shell or json)
     detargs explain [options] -- <sglang args>   print each decision and why
     detargs launch  [options] -- <sglang args>   replace this process with the launcher
+    detargs plan    [options] --nnodes N -- <sglang args>
+                                                 one launch for every node, as a JSON plan
+    detargs launch  --plan FILE [--dry-run|--check-only]
+                                                 check this node against the plan, then launch
     detargs detect  [--device D] [--json]        print the GPUs a launch would see
     detargs flags   [--sglang-version V] [FLAG]  list the flags a release takes, or one
                                                  flag's history (FLAG without dashes, or
                                                  after --)
 
 SGLang's own arguments go after ``--`` (SGLang has a ``--device`` flag of its own).
-Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure.
+Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure,
+4 this node does not match the plan.
 Errors are one paragraph on stderr, never a traceback.
 """
 
@@ -35,7 +40,7 @@ __all__ = ["main"]
 _FORMATS = ("argv", "shell", "json")
 _OWN_OPTIONS = frozenset(
     {"--sglang-version", "--on-conflict", "--model-arch", "--gpu-index", "--launcher",
-     "--format", "--dry-run"}
+     "--format", "--dry-run", "--nnodes", "--node-report", "--dist-port", "--plan"}
 )  # fmt: skip
 
 
@@ -56,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command == "flags" and options.flag is None and len(sglang) == 1:
         # argparse reads "--attention-backend" as an option of its own; after -- it is a name
         options.flag, sglang = sglang[0], []
-    if sglang and options.command not in ("resolve", "explain", "launch"):
+    if sglang and options.command not in ("resolve", "explain", "launch", "plan"):
         print(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --",
               file=sys.stderr)
         return 2
@@ -101,13 +106,14 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="detargs",
         description="Deterministic-inference launch arguments for SGLang.",
         epilog="SGLang's arguments go after --. Exit codes: 0 ok, 2 invalid arguments or "
-        "conflicts, 3 device detection failure.",
+        "conflicts, 3 device detection failure, 4 this node does not match the plan.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in (
         ("resolve", "print the final launch"),
         ("explain", "print each decision and why"),
         ("launch", "run the launcher with the resolved argv and env (exec)"),
+        ("plan", "resolve one launch for every node of a multi-node server, as a JSON plan"),
     ):
         if not wanted(name):
             continue
@@ -120,6 +126,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         if name == "launch":
             command.add_argument("--dry-run", action="store_true",
                                  help="print the command line instead of running it")
+            _plan_launch_options(command)
+        if name == "plan":
+            _plan_options(command)
     if wanted("detect"):
         detect = commands.add_parser("detect", help="print the GPUs a launch would see")
         detect.add_argument("--device", help="a profile name (h100, b200x8) or a saved JSON "
@@ -150,6 +159,37 @@ def _resolve_options(command: argparse.ArgumentParser) -> None:
                          help="the CUDA device the rules key on, on a mixed machine")
     command.add_argument("--launcher", default=None,
                          help="the launcher command (default: 'python -m sglang.launch_server')")
+
+
+def _plan_options(command: argparse.ArgumentParser) -> None:
+    from .plan import DEFAULT_DIST_PORT
+
+    command.add_argument("--nnodes", type=int, required=True,
+                         help="how many nodes the launch spans")
+    command.add_argument("--node-report", action="append", default=[], metavar="FILE",
+                         help="a node's `detargs detect --json` report (repeat per node; "
+                         "they must agree); instead of --device")
+    command.add_argument("--dist-port", type=int, default=DEFAULT_DIST_PORT,
+                         help=f"the port of --dist-init-addr on the leader "
+                         f"(default {DEFAULT_DIST_PORT})")
+    command.add_argument("-o", "--output", default=None, metavar="FILE",
+                         help="write the plan there (atomically) instead of stdout")
+
+
+def _plan_launch_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--plan", default=None, metavar="FILE",
+                         help="launch this node's part of a plan from detargs plan")
+    command.add_argument("--check-only", action="store_true",
+                         help="with --plan: check this node against the plan and exit")
+    command.add_argument("--node-rank", type=int, default=None,
+                         help="with --plan: this node's rank (default: SLURM_NODEID, "
+                         "LWS_WORKER_INDEX)")
+    command.add_argument("--nnodes", type=int, default=None,
+                         help="with --plan: the node count (default: SLURM_NNODES, "
+                         "LWS_GROUP_SIZE)")
+    command.add_argument("--dist-init-addr", default=None, metavar="HOST[:PORT]",
+                         help="with --plan: the leader (default: the first host of "
+                         "SLURM_JOB_NODELIST, LWS_LEADER_ADDRESS; port from the plan)")
 
 
 def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
@@ -219,23 +259,96 @@ def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
     return 0
 
 
+def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from .argv import read_argv
+    from .plan import make_plan
+    from .resolution import DEFAULT_LAUNCHER
+    from .version import target_version
+
+    target = target_version(options.sglang_version)
+    args, notes = read_argv(sglang, target)
+    _warn_all(notes)
+    plan = make_plan(args, nnodes=options.nnodes, device=options.device,
+                     node_reports=options.node_report, sglang_version=target,
+                     on_conflict=options.on_conflict, model_arch=options.model_arch,
+                     gpu_index=options.gpu_index, dist_port=options.dist_port,
+                     launcher=_launcher(options.launcher) if options.launcher else
+                     DEFAULT_LAUNCHER)  # fmt: skip
+    _warn_all(plan.warnings)
+    if options.output is None:
+        _emit(plan.to_json().rstrip("\n"), out)
+    else:
+        plan.write(options.output)
+        print(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to "
+              f"{options.output}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    if options.plan is not None:
+        return _launch_plan(options, sglang, out)
+    per_node = [flag for flag, value in (("--check-only", options.check_only or None),
+                ("--node-rank", options.node_rank), ("--nnodes", options.nnodes),
+                ("--dist-init-addr", options.dist_init_addr)) if value is not None]  # fmt: skip
+    if per_node:
+        raise InvalidArgsError(f"{per_node[0]} goes with --plan FILE (a plan from detargs "
+                               "plan); a one-node launch takes none", flag=per_node[0])
     resolution = _resolution(options, sglang)
     if options.dry_run:
         _emit(resolution.shell(), out)
         return 0
-    command, env = resolution.popen_args()
-    out.flush()
+    _exec(*resolution.popen_args())
+    return 0  # pragma: no cover - exec does not return
+
+
+def _launch_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from .nodes import NodePlacement, node_placement
+    from .plan import Plan
+
+    if sglang:
+        raise InvalidArgsError("the plan holds the SGLang arguments: drop what follows --, or "
+                               "write a new plan with detargs plan", flag="--plan")
+    for flag, value in (("--sglang-version", options.sglang_version),
+                        ("--on-conflict", None if options.on_conflict == "error" else 1),
+                        ("--model-arch", options.model_arch),
+                        ("--gpu-index", options.gpu_index)):  # fmt: skip
+        if value is not None:
+            raise InvalidArgsError(f"{flag} was decided when the plan was written; drop it "
+                                   "here, or write a new plan with detargs plan", flag=flag)
+    plan = Plan.read(options.plan)
+    placement = node_placement(os.environ, node_rank=options.node_rank, nnodes=options.nnodes,
+                               dist_init_addr=options.dist_init_addr)  # fmt: skip
+    if placement is None:
+        if plan.nnodes != 1:
+            raise InvalidArgsError(
+                f"the plan spans {plan.nnodes} nodes, but nothing says which one this is: run "
+                "it under srun or a LeaderWorkerSet, or pass --node-rank, --nnodes and "
+                "--dist-init-addr", flag="--node-rank")
+        placement = NodePlacement(rank=0, nnodes=1, leader=None)
+    plan.check_node(placement, device=options.device)
+    launcher = None if options.launcher is None else _launcher(options.launcher)
+    node = plan.launch_for_node(placement, launcher=launcher)
+    if options.check_only:
+        print(f"detargs: rank {placement.rank} of {placement.nnodes} matches plan "
+              f"{plan.fingerprint}", file=out)  # fmt: skip
+        return 0
+    if options.dry_run:
+        _emit(node.shell(), out)
+        return 0
+    _exec(*node.popen_args())
+    return 0  # pragma: no cover - exec does not return
+
+
+def _exec(command: list[str], env: dict[str, str]) -> None:
+    sys.stdout.flush()
     sys.stderr.flush()
     try:
         os.execvpe(command[0], command, env)
     except OSError as error:
-
         raise InvalidArgsError(
             f"cannot run the launcher {command[0]!r}: {error.strerror}; check --launcher",
             flag="--launcher",
         ) from None
-    return 0  # pragma: no cover - exec does not return
 
 
 def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
@@ -306,6 +419,7 @@ _COMMANDS = {
     "resolve": _cmd_resolve,
     "explain": _cmd_explain,
     "launch": _cmd_launch,
+    "plan": _cmd_plan,
     "detect": _cmd_detect,
     "flags": _cmd_flags,
 }

@@ -474,10 +474,10 @@ class DeviceInfo:
 
 def _validated(cls: type[DeviceInfo], method: str, data: Any) -> DeviceInfo:
     # pydantic only here: reading a saved report is rare, and it has the best messages
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
     try:
-        info: DeviceInfo = getattr(TypeAdapter(cls), method)(data)
+        info: DeviceInfo = getattr(_adapter(cls), method)(data)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc']) or '<root>'}: "
@@ -486,6 +486,19 @@ def _validated(cls: type[DeviceInfo], method: str, data: Any) -> DeviceInfo:
         )
         raise ValueError(problems) from None
     return info
+
+
+_ADAPTERS: dict[type[DeviceInfo], Any] = {}
+
+
+def _adapter(cls: type[DeviceInfo]) -> Any:
+    # built once: a plan reads one saved report per node, and building it is most of a read
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
 def _count_phrase(count: int) -> str:

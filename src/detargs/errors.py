@@ -5,9 +5,10 @@ The hierarchy::
     DetargsError                      base of everything detargs raises on purpose
     ├── InvalidArgsError (ValueError) a launch argument, flag or version is wrong      exit 2
     ├── ConflictError (ValueError)    what the user asked for contradicts a rule       exit 2
-    └── DeviceError                   the GPU cannot be known or cannot be served      exit 3
-        ├── DeviceDetectionError      NVML, CUDA_VISIBLE_DEVICES, profile or JSON failed
-        └── UnsupportedDeviceError    the GPU cannot run a deterministic launch
+    ├── DeviceError                   the GPU cannot be known or cannot be served      exit 3
+    │   ├── DeviceDetectionError      NVML, CUDA_VISIBLE_DEVICES, profile or JSON failed
+    │   └── UnsupportedDeviceError    the GPU cannot run a deterministic launch
+    └── PlanMismatchError             this node does not match the multi-node plan     exit 4
 
     DetargsWarning (UserWarning)      something was assumed; the launch still stands
 
@@ -30,6 +31,7 @@ __all__ = [
     "DeviceDetectionError",
     "DeviceError",
     "InvalidArgsError",
+    "PlanMismatchError",
     "UnsupportedDeviceError",
 ]
 
@@ -129,6 +131,30 @@ class DeviceDetectionError(DeviceError):
 
 class UnsupportedDeviceError(DeviceError):
     """The GPU is known, but a deterministic launch cannot run on it."""
+
+
+class PlanMismatchError(DetargsError):
+    """This node does not match the plan it was asked to launch (``detargs launch --plan``).
+
+    ``node`` names the node (host name, and the scheduler's name for it when it has one),
+    ``rank`` its ``--node-rank`` (``None`` when not known), ``differences`` what differs,
+    each as ``what: plan X, this node Y``. Every difference is listed, not the first only.
+    """
+
+    exit_code: ClassVar[int] = 4
+
+    def __init__(self, node: str, rank: int | None, differences: tuple[str, ...] | list[str],
+                 *, fingerprint: str = "") -> None:
+        self.node = node
+        self.rank = rank
+        self.differences = tuple(differences)
+        where = f"node {node}" + ("" if rank is None else f", rank {rank},")
+        plan = f"the plan {fingerprint}" if fingerprint else "the plan"
+        super().__init__(
+            f"{where} does not match {plan}: {'; '.join(self.differences)}. Nothing was "
+            "launched here; run this node with what the plan says, or write the plan again "
+            "for these nodes (detargs plan)"
+        )
 
 
 class DetargsWarning(UserWarning):

@@ -208,6 +208,7 @@ def resolve(
             "kernels need an Ampere or newer GPU; run on one, or resolve for one with "
             "--device a100 (device='a100')"
         )
+    _check_fit(args, device_info, device)
     environment = os.environ if environ is None else environ
     context = Context(
         args=args,
@@ -218,6 +219,19 @@ def resolve(
         environ=environment,  # read only: no copy of os.environ per call
     )
     return _run_rules(context, on_conflict, device_info, launcher)
+
+
+def _check_fit(args: LaunchValues, device: DeviceInfo, spec: object) -> None:
+    """TP x PP (x DP) must fit ``--nnodes`` machines like this one (``detargs.parallel``)."""
+    from .parallel import fit_problem
+
+    label = spec if isinstance(spec, str) and device.source == "profile" else (
+        f"this machine ({device.count} x {device.gpus[0].name})"
+    )  # fmt: skip
+    problem = fit_problem({"tp_size": args.tp_size, "dp_size": args.dp_size}, args.extra,
+                          gpus_per_node=device.count, nnodes=args.nnodes, device=label)
+    if problem is not None:
+        raise InvalidArgsError(problem, flag="--tp-size")
 
 
 def _run_rules(

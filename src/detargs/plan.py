@@ -1,0 +1,553 @@
+"""One deterministic launch for every node of a multi-node SGLang server.
+
+``make_plan`` resolves once for the whole cluster: the per-node GPUs (a profile, or the
+``detect --json`` reports of the nodes, which must agree), the SGLang release, the
+argv and env every node shares. ``Plan`` is that result as a value, saved as JSON with
+a fingerprint. On each node, ``Plan.check_node`` compares the node with the plan (its
+GPUs, its SGLang, the node count, its rank) and ``Plan.launch_for_node`` adds the only
+words that differ between nodes: ``--nnodes N --node-rank R --dist-init-addr HOST:PORT``,
+at the end of the argv, in that order.
+
+>>> plan = make_plan(LaunchValues.of({"enable_deterministic_inference": True,
+...                                    "tp_size": 16}),
+...                  nnodes=2, device="h100x8", sglang_version="0.5.23")
+>>> node = plan.launch_for_node(NodePlacement(rank=1, nnodes=2, leader="gpu-01"))
+>>> node.argv[-6:]
+('--nnodes', '2', '--node-rank', '1', '--dist-init-addr', 'gpu-01:50000')
+>>> Plan.from_json(plan.to_json()) == plan
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final
+
+from ._values import LaunchValues
+from .detection import DeviceSpec, detect
+from .device import DeviceInfo
+from .errors import InvalidArgsError, PlanMismatchError
+from .nodes import NodePlacement
+from .resolution import DEFAULT_LAUNCHER, OnConflict, resolve
+from .version import TargetVersion, installed_sglang_version, target_version
+
+if TYPE_CHECKING:
+    from .args import ServerArgs
+
+__all__ = [
+    "DEFAULT_DIST_PORT",
+    "PER_NODE_FIELDS",
+    "PLAN_FORMAT",
+    "NodeLaunch",
+    "Plan",
+    "PlanGpu",
+    "make_plan",
+]
+
+PLAN_FORMAT: Final = 1
+DEFAULT_DIST_PORT: Final = 50000
+"""The port of ``--dist-init-addr`` on the leader unless ``detargs plan --dist-port``."""
+PER_NODE_FIELDS: Final = ("nnodes", "node_rank", "dist_init_addr")
+"""The only fields whose values differ between nodes, filled by ``launch_for_node``."""
+_KEYS: Final = ("detargs_plan", "sglang_version", "nnodes", "gpus", "launcher", "argv", "env",
+                "per_node_flags", "dist_port", "warnings", "fingerprint")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlanGpu:
+    """One GPU of a node as the plan requires it: what NVML says of it."""
+
+    name: str
+    capability: str
+    """``major.minor``, e.g. ``9.0``."""
+    vendor: str = "nvidia"
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.capability})"
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """What one node runs: the launcher, the shared argv plus its per-node flags, the env."""
+
+    launcher: tuple[str, ...]
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    placement: NodePlacement
+
+    @property
+    def command(self) -> list[str]:
+        return [*self.launcher, *self.argv]
+
+    def popen_args(
+        self, base_env: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """``(command, env)`` for ``subprocess.Popen``: the plan's env over ``base_env``
+        (default a copy of ``os.environ``); neither is modified."""
+        merged = dict(os.environ if base_env is None else base_env)
+        merged.update(self.env)
+        return self.command, merged
+
+    def shell(self) -> str:
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
+        return " ".join([*assignments, *(shlex.quote(word) for word in self.command)])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolved multi-node launch (see the module docstring)."""
+
+    sglang_version: str
+    """The SGLang release every node must have installed."""
+    nnodes: int
+    gpus: tuple[PlanGpu, ...]
+    """Every node's GPUs, in CUDA order."""
+    argv: tuple[str, ...]
+    """The argv every node shares (without the per-node flags)."""
+    env: Mapping[str, str]
+    launcher: tuple[str, ...] = DEFAULT_LAUNCHER
+    per_node_flags: Mapping[str, str] = field(default_factory=lambda: {
+        "nnodes": "--nnodes", "node_rank": "--node-rank", "dist_init_addr": "--dist-init-addr"})
+    """How the target release spells the per-node flags, by field."""
+    dist_port: int = DEFAULT_DIST_PORT
+    warnings: tuple[str, ...] = ()
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """16 hex digits naming the plan: everything in it but its warnings."""
+        import hashlib
+
+        data = self._content()
+        payload = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("ascii")).hexdigest()[:16]
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "detargs_plan": PLAN_FORMAT,
+            "sglang_version": self.sglang_version,
+            "nnodes": self.nnodes,
+            "gpus": [{"name": gpu.name, "capability": gpu.capability, "vendor": gpu.vendor}
+                     for gpu in self.gpus],
+            "launcher": list(self.launcher),
+            "argv": list(self.argv),
+            "env": dict(sorted(self.env.items())),
+            "per_node_flags": {name: self.per_node_flags[name] for name in PER_NODE_FIELDS},
+            "dist_port": self.dist_port,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._content(), "warnings": list(self.warnings),
+                "fingerprint": self.fingerprint}  # fmt: skip
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "the plan") -> Plan:
+        """Read a plan written by ``to_json``; ``InvalidArgsError`` (``--plan``) says what
+        is wrong, naming ``source``."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _bad(source, f"not JSON ({error})") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "the plan") -> Plan:
+        if not isinstance(data, dict):
+            raise _bad(source, "not a JSON object")
+        if data.get("detargs_plan") != PLAN_FORMAT:
+            raise _bad(source, f"detargs_plan is {data.get('detargs_plan')!r}, not "
+                       f"{PLAN_FORMAT}: not a plan this detargs reads")  # fmt: skip
+        keys = set(data)
+        if keys != set(_KEYS):
+            parts = []
+            if keys - set(_KEYS):
+                parts.append(f"unknown keys {', '.join(sorted(keys - set(_KEYS)))}")
+            if set(_KEYS) - keys:
+                parts.append(f"missing keys {', '.join(sorted(set(_KEYS) - keys))}")
+            raise _bad(source, "; ".join(parts))
+        try:
+            plan = cls(
+                sglang_version=_typed(data, "sglang_version", str),
+                nnodes=_positive(data, "nnodes"),
+                gpus=tuple(_gpu(item, number) for number, item in
+                           enumerate(_typed(data, "gpus", list))),
+                argv=_words(data, "argv"),
+                env=_strings(data, "env"),
+                launcher=_words(data, "launcher"),
+                per_node_flags=_flags(data),
+                dist_port=_port(data),
+                warnings=_words(data, "warnings"),
+            )
+        except ValueError as error:
+            raise _bad(source, str(error)) from None
+        if not plan.gpus or not plan.launcher:
+            raise _bad(source, "gpus and launcher must not be empty")
+        if data["fingerprint"] != plan.fingerprint:
+            raise _bad(source, f"its fingerprint {data['fingerprint']!r} does not match its "
+                       f"content ({plan.fingerprint}): it was changed after detargs plan "
+                       "wrote it; write it again with detargs plan")  # fmt: skip
+        return plan
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Plan:
+        where = os.fspath(path)
+        try:
+            with open(where, "rb") as file:
+                text = file.read()
+        except OSError as error:
+            raise InvalidArgsError(
+                f"--plan {where!r}: cannot read it ({error.strerror}); give the file "
+                "detargs plan -o wrote", flag="--plan"
+            ) from None
+        return cls.from_json(text, source=where)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the plan to ``path`` atomically: a temporary file beside it, renamed."""
+        where = os.path.abspath(os.fspath(path))
+        directory = os.path.dirname(where)
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=directory)
+        except OSError as error:
+            raise InvalidArgsError(f"-o {os.fspath(path)!r}: cannot write there "
+                                   f"({error.strerror})", flag="-o") from None  # fmt: skip
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(self.to_json())
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, where)
+        except OSError as error:
+            os.unlink(temporary)
+            raise InvalidArgsError(f"-o {os.fspath(path)!r}: cannot write it "
+                                   f"({error.strerror})", flag="-o") from None  # fmt: skip
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+    def node_argv(self, placement: NodePlacement) -> tuple[str, ...]:
+        """The shared argv plus this node's ``--nnodes``, ``--node-rank``, ``--dist-init-addr``."""
+        flags = self.per_node_flags
+        words = [*self.argv, flags["nnodes"], str(placement.nnodes),
+                 flags["node_rank"], str(placement.rank)]  # fmt: skip
+        if placement.leader is not None:
+            port = self.dist_port if placement.leader_port is None else placement.leader_port
+            host = f"[{placement.leader}]" if ":" in placement.leader else placement.leader
+            words += [flags["dist_init_addr"], f"{host}:{port}"]
+        elif self.nnodes > 1:
+            raise InvalidArgsError(
+                "the leader's address is not known: run under srun (SLURM_JOB_NODELIST) or a "
+                "LeaderWorkerSet (LWS_LEADER_ADDRESS), or pass --dist-init-addr HOST:PORT",
+                flag="--dist-init-addr",
+            )
+        return tuple(words)
+
+    def launch_for_node(
+        self, placement: NodePlacement, *, launcher: Sequence[str] | None = None
+    ) -> NodeLaunch:
+        """What the node at ``placement`` runs; ``launcher`` replaces the plan's."""
+        chosen = self.launcher if launcher is None else tuple(launcher)
+        return NodeLaunch(launcher=chosen, argv=self.node_argv(placement), env=dict(self.env),
+                          placement=placement)  # fmt: skip
+
+    def differences(
+        self, placement: NodePlacement, device: DeviceInfo, installed: str | None
+    ) -> list[str]:
+        """What differs between this plan and a node (empty: the node matches)."""
+        found = []
+        if placement.nnodes != self.nnodes:
+            found.append(f"node count: plan {self.nnodes}, this launch {placement.nnodes} "
+                         f"(from {_source(placement)})")  # fmt: skip
+        if not 0 <= placement.rank < self.nnodes:
+            found.append(f"node rank: {placement.rank} is outside 0..{self.nnodes - 1} "
+                         f"(from {_source(placement)})")  # fmt: skip
+        found += _gpu_differences(self.gpus, device)
+        if installed is None:
+            found.append(f"SGLang: plan {self.sglang_version}, this node has no sglang "
+                         "installed (no sglang dist-info on sys.path)")  # fmt: skip
+        elif not _same_version(installed, self.sglang_version):
+            found.append(f"SGLang: plan {self.sglang_version}, this node {installed}")
+        return found
+
+    def check_node(
+        self,
+        placement: NodePlacement,
+        *,
+        device: DeviceSpec | None = None,
+        environ: Mapping[str, str] | None = None,
+        installed: Callable[[], str | None] = installed_sglang_version,
+        hostname: str | None = None,
+    ) -> None:
+        """Raise ``PlanMismatchError`` (exit 4) naming this node and every difference.
+
+        The node's GPUs come from ``detect(device, environ=environ)`` (``DETARGS_DEVICE``,
+        then NVML), its SGLang from ``installed()``.
+        """
+        info = detect(device, environ=environ)
+        found = self.differences(placement, info, installed())
+        if found:
+            raise PlanMismatchError(_node_name(placement, hostname), placement.rank, found,
+                                    fingerprint=self.fingerprint)  # fmt: skip
+
+
+def make_plan(
+    args: ServerArgs | LaunchValues,
+    *,
+    nnodes: int,
+    device: DeviceSpec | None = None,
+    node_reports: Iterable[str | os.PathLike[str]] = (),
+    sglang_version: str | TargetVersion | None = None,
+    on_conflict: OnConflict = "error",
+    model_arch: str | None = None,
+    gpu_index: int | None = None,
+    launcher: Sequence[str] = DEFAULT_LAUNCHER,
+    dist_port: int = DEFAULT_DIST_PORT,
+    environ: Mapping[str, str] | None = None,
+) -> Plan:
+    """Resolve one launch for ``nnodes`` nodes of one kind (see the module docstring).
+
+    The nodes' GPUs are ``device`` (as ``detect()`` takes it), or the saved reports in
+    ``node_reports``, which must all describe the same GPUs. ``--tp-size x --pp-size``
+    (x ``--dp-size`` without DP attention) must fit ``nnodes`` x the GPUs of one node.
+    """
+    if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
+        raise InvalidArgsError(f"--nnodes must be a whole number of at least 1, not {nnodes!r}",
+                               flag="--nnodes")  # fmt: skip
+    if isinstance(dist_port, bool) or not isinstance(dist_port, int) or not (
+        0 < dist_port <= 65535
+    ):
+        raise InvalidArgsError(f"--dist-port must be a port from 1 to 65535, not {dist_port!r}",
+                               flag="--dist-port")  # fmt: skip
+    values = _values(args)
+    given = [name for name in PER_NODE_FIELDS if name in values.fields_set]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InvalidArgsError(
+            f"{flags} differ per node and are filled in on each node by detargs launch --plan; "
+            "drop them from the SGLang arguments (give detargs plan --nnodes instead)",
+            flag="--" + given[0].replace("_", "-"),
+        )
+    reports = [os.fspath(path) for path in node_reports]
+    warnings: list[str] = []
+    if reports:
+        if device is not None:
+            raise InvalidArgsError("give the nodes' GPUs once: --device or --node-report, "
+                                   "not both", flag="--node-report")  # fmt: skip
+        if len(reports) > nnodes:
+            raise InvalidArgsError(f"{len(reports)} node reports for --nnodes {nnodes}: give one "
+                                   "per node at most", flag="--node-report")  # fmt: skip
+        node_device = _agreeing(reports)
+        if len(reports) < nnodes:
+            warnings.append(f"{len(reports)} node reports for {nnodes} nodes: the other nodes "
+                            "are checked against them when they launch")  # fmt: skip
+    else:
+        node_device = detect(device, environ=environ)
+    target = target_version(sglang_version)
+    from .parallel import fit_problem
+
+    gpu_count = node_device.count
+    problem = fit_problem({"tp_size": values.tp_size, "dp_size": values.dp_size}, values.extra,
+                          gpus_per_node=gpu_count, nnodes=nnodes,
+                          device=_label(device, node_device))  # fmt: skip
+    if problem is not None:
+        raise InvalidArgsError(problem, flag="--tp-size")
+    resolution = resolve(
+        LaunchValues.of({**values.set_values(), "nnodes": nnodes}),
+        device=node_device,
+        sglang_version=target,
+        on_conflict=on_conflict,
+        model_arch=model_arch,
+        gpu_index=gpu_index,
+        environ=environ,
+        launcher=launcher,
+    )
+    from .argv import encode_argv, flag_name
+
+    shared = {name: value for name, value in resolution.values.set_values().items()
+              if name not in PER_NODE_FIELDS}  # fmt: skip
+    return Plan(
+        sglang_version=target.requested.strip() if target.requested else target.release,
+        nnodes=nnodes,
+        gpus=tuple(PlanGpu(gpu.name, str(gpu.capability), gpu.vendor)
+                   for gpu in node_device.gpus),
+        argv=tuple(encode_argv(LaunchValues.of(shared), target)),
+        env=dict(resolution.env),
+        launcher=resolution.launcher,
+        per_node_flags={name: flag_name(name, target.release) for name in PER_NODE_FIELDS},
+        dist_port=dist_port,
+        warnings=(*resolution.warnings, *warnings),
+    )
+
+
+def _values(args: ServerArgs | LaunchValues) -> LaunchValues:
+    if isinstance(args, LaunchValues):
+        return args
+    from .args import ServerArgs
+
+    if not isinstance(args, ServerArgs):
+        raise InvalidArgsError(f"make_plan() takes ServerArgs, not {type(args).__name__}")
+    return args.values()
+
+
+def _label(spec: DeviceSpec | None, device: DeviceInfo) -> str:
+    if isinstance(spec, str) and device.source == "profile":
+        return spec
+    return f"nodes of {device.count} x {device.gpus[0].name}" if device.gpus else "the nodes"
+
+
+def _signature(device: DeviceInfo) -> tuple[tuple[str, str, str], ...]:
+    return tuple((gpu.name, str(gpu.capability), gpu.vendor) for gpu in device.gpus)
+
+
+def _agreeing(reports: list[str]) -> DeviceInfo:
+    """The device every report describes; ``InvalidArgsError`` naming those that differ."""
+    from .detection import load
+    from .errors import DeviceDetectionError
+
+    first: DeviceInfo | None = None
+    seen: dict[bytes, DeviceInfo] = {}
+    odd: list[str] = []
+    for path in reports:
+        try:
+            with open(path, "rb") as file:
+                text = file.read()
+        except OSError as error:
+            raise InvalidArgsError(f"--node-report {path!r}: cannot read it ({error.strerror})",
+                                   flag="--node-report") from None  # fmt: skip
+        info = seen.get(text)
+        if info is None:
+            try:
+                info = load(path)
+            except DeviceDetectionError as error:
+                raise InvalidArgsError(f"--node-report: {error}", flag="--node-report") from None
+            seen[text] = info
+        if first is None:
+            first = info
+            if not info.gpus:
+                raise InvalidArgsError(f"--node-report {path!r} shows no GPU: "
+                                       f"{info.empty_reason}", flag="--node-report")  # fmt: skip
+        elif _signature(info) != _signature(first):
+            odd.append(f"{path} ({_summary(info)})")
+    assert first is not None
+    if odd:
+        shown = "; ".join(odd[:5]) + (f"; and {len(odd) - 5} more" if len(odd) > 5 else "")
+        raise InvalidArgsError(
+            f"the node reports disagree: {reports[0]} has {_summary(first)}, but {shown}. One "
+            "plan runs the same launch on every node: plan the nodes of each kind apart, or "
+            "leave the odd ones out", flag="--node-report",
+        )
+    return first
+
+
+def _summary(device: DeviceInfo) -> str:
+    kinds: dict[str, int] = {}
+    for gpu in device.gpus:
+        label = f"{gpu.name} ({gpu.capability})"
+        kinds[label] = kinds.get(label, 0) + 1
+    return ", ".join(f"{count} x {label}" for label, count in kinds.items()) or "no GPU"
+
+
+def _gpu_differences(planned: tuple[PlanGpu, ...], device: DeviceInfo) -> list[str]:
+    found = []
+    if device.count != len(planned):
+        found.append(f"GPU count: plan {len(planned)}, this node {device.count}")
+    pairs: dict[tuple[str, str], list[int]] = {}
+    for index, (want, gpu) in enumerate(zip(planned, device.gpus, strict=False)):
+        have = PlanGpu(gpu.name, str(gpu.capability), gpu.vendor)
+        if have != want:
+            pairs.setdefault((want.describe(), have.describe()), []).append(index)
+    for (want_text, have_text), indices in pairs.items():
+        which = "GPU" if len(indices) == 1 else "GPUs"
+        found.append(f"{which} {_ranges(indices)}: plan {want_text}, this node {have_text}")
+    return found
+
+
+def _ranges(indices: list[int]) -> str:
+    if len(indices) > 1 and indices == list(range(indices[0], indices[-1] + 1)):
+        return f"{indices[0]}-{indices[-1]}"
+    return ",".join(str(index) for index in indices)
+
+
+def _same_version(installed: str, planned: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(installed) == Version(planned)
+    except InvalidVersion:
+        return installed.strip() == planned.strip()
+
+
+def _source(placement: NodePlacement) -> str:
+    return {"slurm": "SLURM_NNODES/SLURM_NODEID", "lws": "LWS_GROUP_SIZE/LWS_WORKER_INDEX",
+            "explicit": "--nnodes/--node-rank"}[placement.source]  # fmt: skip
+
+
+def _node_name(placement: NodePlacement, hostname: str | None) -> str:
+    host = hostname or socket.gethostname()
+    return host if placement.name in (None, host) else f"{host} ({placement.name})"
+
+
+def _bad(source: str, problem: str) -> InvalidArgsError:
+    return InvalidArgsError(f"--plan {source!r}: {problem}; write the plan with detargs plan",
+                            flag="--plan")  # fmt: skip
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{key} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _positive(data: Mapping[str, Any], key: str) -> int:
+    value: int = _typed(data, key, int)
+    if value < 1:
+        raise ValueError(f"{key} must be at least 1, not {value}")
+    return value
+
+
+def _port(data: Mapping[str, Any]) -> int:
+    value: int = _typed(data, "dist_port", int)
+    if not 0 < value <= 65535:
+        raise ValueError(f"dist_port must be a port from 1 to 65535, not {value}")
+    return value
+
+
+def _words(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = _typed(data, key, list)
+    if not all(isinstance(word, str) for word in value):
+        raise ValueError(f"{key} must be a list of strings")
+    return tuple(value)
+
+
+def _strings(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = _typed(data, key, dict)
+    if not all(isinstance(name, str) and isinstance(text, str) for name, text in value.items()):
+        raise ValueError(f"{key} must map names to strings")
+    return dict(value)
+
+
+def _flags(data: Mapping[str, Any]) -> dict[str, str]:
+    value = _strings(data, "per_node_flags")
+    if set(value) != set(PER_NODE_FIELDS) or not all(
+        flag.startswith("--") for flag in value.values()
+    ):
+        raise ValueError(f"per_node_flags must give the flag of each of "
+                         f"{', '.join(PER_NODE_FIELDS)}")  # fmt: skip
+    return value
+
+
+def _gpu(item: Any, number: int) -> PlanGpu:
+    if not isinstance(item, dict) or set(item) != {"name", "capability", "vendor"} or not all(
+        isinstance(value, str) for value in item.values()
+    ):
+        raise ValueError(f"gpus[{number}] must be {{name, capability, vendor}} strings")
+    return PlanGpu(item["name"], item["capability"], item["vendor"])
