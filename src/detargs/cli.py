@@ -417,8 +417,8 @@ def _flag_report(written: str, release: str, pinned: bool) -> list[str]:
     if not history:
         import difflib  # only this message needs it
 
-        close = difflib.get_close_matches(name, sorted(known_options()), n=3, cutoff=0.75)
-        hint = (f": did you mean {' or '.join(close)}?" if close
+        close = difflib.get_close_matches(name, sorted(known_options()), n=1, cutoff=0.75)
+        hint = (f": did you mean {close[0]}?" if close
                 else "; `detargs flags` lists the flags a release takes")  # fmt: skip
         raise InvalidArgsError(f"{name} is in no catalogued SGLang release{hint}", flag=name)
     if pinned:
