@@ -22,13 +22,14 @@ went away (a closed pipe). Errors are one paragraph on stderr, never a traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import shlex
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from .errors import DetargsError, DetargsWarning, InvalidArgsError
 
@@ -68,10 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     disk, a closed stdout) with one line on stderr and 1. Ctrl-C exits 130 quietly.
     """
     output = _Output(sys.stdout)
+    stdout = cast(TextIO, output)
     saved = sys.stdout
-    sys.stdout = output  # type: ignore[assignment]  # argparse's --help and --version too
+    sys.stdout = stdout  # argparse's --help and --version write there too
     try:
-        code = _run(list(sys.argv[1:] if argv is None else argv), output)
+        code = _run(list(sys.argv[1:] if argv is None else argv), stdout)
         output.flush()
         return code
     except KeyboardInterrupt:
@@ -460,8 +462,8 @@ def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -
     ]  # fmt: skip
     widths = [max(len(row[column]) for row in rows_text) for column in range(len(header) - 1)]
     for row in rows_text:
-        _emit("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1],
-              out)
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        _emit("  ".join([*cells, row[-1]]), out)
     _emit(f"Add xN for N GPUs of one kind, N from 1 to {MAX_COUNT} (h100x8); case, spaces and "
           "a leading 'NVIDIA' are ignored.", out)  # fmt: skip
     return 0
@@ -579,15 +581,13 @@ def _say(text: str) -> None:
     try:
         print(text, file=err)
     except (OSError, ValueError):
-        pass  # nowhere left to say it
+        return  # nowhere left to say it
 
 
 def _flush_stderr() -> None:
     if sys.stderr is not None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
 
 
 def _warn_all(texts: Sequence[str]) -> None:
