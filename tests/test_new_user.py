@@ -92,12 +92,16 @@ def test_defect1_a_reader_that_leaves_early_ends_the_command_quietly(words: list
 
 
 def test_defect1_a_long_output_into_a_closed_pipe_exits_141() -> None:
-    process = subprocess.Popen([*detargs_command(), "flags"], stdout=subprocess.PIPE,
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    # a one-page pipe: the listing cannot fit before the reader leaves, so EPIPE is certain
+    fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    process = subprocess.Popen([*detargs_command(), "flags"], stdout=write_end,
                                stderr=subprocess.PIPE, env=child_env())  # fmt: skip
-    assert process.stdout is not None
-    assert process.stderr is not None
-    process.stdout.readline()
-    process.stdout.close()
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        reader.readline()
     _, err = process.communicate(timeout=60)
     assert process.returncode == EXIT_BROKEN_PIPE
     assert err == b""
