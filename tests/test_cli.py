@@ -322,8 +322,9 @@ def test_errors_exit_with_their_code_and_one_message(
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--help")
     assert (code, err) == (0, "")
-    assert ("Exit codes: 0 ok, 2 invalid arguments or conflicts, 3 device detection failure, "
-            "4 this node does not match the plan.") in (
+    assert ("Exit codes: 0 ok, 1 output not written, 2 invalid arguments or conflicts, 3 device "
+            "detection failure, 4 this node does not match the plan, 130 interrupted, 141 "
+            "output pipe closed.") in (
         " ".join(out.split())  # argparse wraps to the terminal's width
     )
 

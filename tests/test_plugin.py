@@ -154,9 +154,10 @@ def test_resolve_launch_takes_server_args_and_resolve_keywords(
         .assert_outcomes(passed=1)
 
 
-def test_a_bad_device_option_fails_the_test_with_the_message(
+def test_a_bad_device_option_is_one_usage_error_at_start_up(
     pytester: pytest.Pytester,
 ) -> None:
+    # defect 13: not the same 86-line error in every test
     pytester.makepyfile(
         """
         def test_device(detargs_device):
@@ -164,8 +165,10 @@ def test_a_bad_device_option_fails_the_test_with_the_message(
         """
     )
     result = _run(pytester, "--detargs-device", "h1000")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*DeviceDetectionError: device='h1000'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --detargs-device 'h1000': unknown device 'h1000': "
+                                 "did you mean h100*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_options_and_marker_are_documented(pytester: pytest.Pytester) -> None:
@@ -213,7 +216,9 @@ def test_a_marker_that_would_test_nothing_is_an_error(
     result.stdout.fnmatch_lines([f"*detargs_devices on *test_nothing*{message}*"])
 
 
-def test_resolve_launch_with_a_device_does_not_detect(pytester: pytest.Pytester) -> None:
+def test_resolve_launch_with_a_device_does_not_detect(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the session device is unusable here; a call that names its device never needs it
     pytester.makepyfile(
         """
@@ -223,4 +228,8 @@ def test_resolve_launch_with_a_device_does_not_detect(pytester: pytest.Pytester)
             assert launch.argv[:2] == ("--attention-backend", "triton")
         """
     )
-    _run(pytester, "--detargs-device", "/nonexistent/device.json").assert_outcomes(passed=1)
+    def no_gpu(**_: object) -> None:
+        raise AssertionError("NVML was asked although the call names its device")
+
+    monkeypatch.setattr("detargs.nvml.probe", no_gpu)
+    _run(pytester, "--detargs-device", "auto").assert_outcomes(passed=1)

@@ -57,6 +57,7 @@ __all__ = [
     "KNOWN_TYPES",
     "encode_argv",
     "flag_name",
+    "flag_problem",
     "from_argv",
     "parse_argv",
     "read_argv",
@@ -298,7 +299,7 @@ def _convert(flag: Flag, written: str, raw: str, release: str) -> Any:
         else:
             _check_text(flag.type, raw)
     except ValueError:
-        kind = _TYPE_WORDS.get(flag.type or "", f"an {flag.type}")
+        kind = _TYPE_WORDS.get(flag.type or "", _article(flag.type or "text"))
         message = f"{written} needs {kind} value, got {raw!r}"
         raise InvalidArgsError(message, flag=flag.name) from None
     if flag.choices is not None and str(value) not in flag.choices:
@@ -343,6 +344,12 @@ _TYPE_WORDS: Final = {
     "fn:human_readable_int": "a size (4096, 32k, 4Ki)",
     "fn:parse_cuda_graph_config_arg": "a JSON object of per-phase settings as its",
 }
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
 def _check_text(type_name: str | None, text: str) -> None:
     check = _TEXT_CHECKS.get(type_name or "")
     if check is not None:
@@ -476,7 +483,9 @@ def _one_value(flag: Flag, value: Any, release: str) -> list[str]:
 
 def _checked_text(flag: Flag, value: Any, release: str) -> str:
     if isinstance(value, bool) and flag.type in ("int", "float"):
-        raise InvalidArgsError(f"{flag.name} needs an {flag.type} value, not {value!r}")
+        raise InvalidArgsError(
+            f"{flag.name} needs {_article(flag.type)} value, not {value!r}", flag=flag.name
+        )
     if flag.type == "int" and not isinstance(value, int):
         raise InvalidArgsError(f"{flag.name} needs an int value, not {value!r}", flag=flag.name)
     if flag.type == "float" and not isinstance(value, (int, float)):
@@ -535,6 +544,11 @@ def _not_a_choice(flag: Flag, written: str, value: Any, release: str) -> Excepti
         f"{choices}{elsewhere}",
         flag=flag.name,
     )
+
+
+def flag_problem(name: str, release: str) -> InvalidArgsError:
+    """Why ``name`` is not a flag of SGLang ``release``: retired, of other releases, or a typo."""
+    return _unknown_flag(name, catalogue_for(release))
 
 
 def _unknown_flag(name: str, catalogue: Catalogue) -> InvalidArgsError:

@@ -53,6 +53,7 @@ __all__ = [
     "catalogue_for",
     "dest_history",
     "flag_history",
+    "known_options",
     "refused_by",
     "releases",
 ]
@@ -215,6 +216,12 @@ def flag_history(option: str) -> tuple[Flag, ...]:
     return tuple(
         _make_flag(entry) for entry in _raw()["flags"] if option in entry["options"]
     )
+
+
+@functools.cache
+def known_options() -> frozenset[str]:
+    """Every option string of every catalogued release."""
+    return frozenset(option for entry in _raw()["flags"] for option in entry["options"])
 
 
 def refused_by(option: str, release: str) -> bool:

@@ -3,7 +3,7 @@
 ::
 
     detargs resolve [options] -- <sglang args>   print the final launch (argv, shell or json)
-    detargs explain [options] -- <sglang args>   print each decision and why
+    detargs explain [options] -- <sglang args>   print each decision and why (text or json)
     detargs launch  [options] -- <sglang args>   replace this process with the launcher
     detargs plan    [options] --nnodes N -- <sglang args>
                                                  one launch for every node, as a JSON plan
@@ -13,22 +13,28 @@
     detargs flags   [--sglang-version V] [FLAG]  list the flags a release takes, or one
                                                  flag's history (FLAG without dashes, or
                                                  after --)
+    detargs profiles [--json]                    list the built-in device profiles
+    detargs completion {bash,zsh}                print a shell completion script
+    detargs --version
 
 SGLang's own arguments go after ``--`` (SGLang has a ``--device`` flag of its own).
-Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure,
-4 this node does not match the plan.
-Errors are one paragraph on stderr, never a traceback.
+Exit codes: 0 success, 1 the output could not be written, 2 invalid arguments or
+conflicts, 3 device detection failure, 4 this node does not match the plan, 130
+interrupted, 141 the reader of the output went away (a closed pipe). Errors are one
+paragraph on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import shlex
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from .errors import DetargsError, DetargsWarning, InvalidArgsError
 
@@ -37,45 +43,91 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_FORMATS = ("argv", "shell", "json")
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for ``cat``, ``grep`` or ``yes`` whose reader left."""
+EXIT_OUTPUT_FAILED = 1
+
+_RESOLVING = ("resolve", "explain", "launch")
+_TAKES_SGLANG = (*_RESOLVING, "plan")
+_FORMATS = {"resolve": ("argv", "shell", "json"), "explain": ("text", "json"),
+            "launch": ("shell", "json")}  # fmt: skip
 _OWN_OPTIONS = frozenset(
     {"--sglang-version", "--on-conflict", "--model-arch", "--gpu-index", "--launcher",
      "--format", "--dry-run", "--nnodes", "--node-report", "--dist-port", "--plan"}
 )  # fmt: skip
+_SUMMARIES = {
+    "resolve": "print the final launch",
+    "explain": "print each decision and why",
+    "launch": "run the launcher with the resolved argv and env (exec)",
+    "plan": "resolve one launch for every node of a multi-node server, as a JSON plan",
+    "detect": "print the GPUs a launch would see",
+    "flags": "list the flags an SGLang release takes, or one flag's history",
+    "profiles": "list the built-in device profiles --device takes",
+    "completion": "print a bash or zsh completion script",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Everything the command writes to stdout goes through one guard: a reader that went
+    away (EPIPE) ends the command quietly with 141, any other failed write (a full
+    disk, a closed stdout) with one line on stderr and 1. Ctrl-C exits 130 quietly.
+    """
+    output = _Output(sys.stdout)
+    stdout = cast(TextIO, output)
+    saved = sys.stdout
+    sys.stdout = stdout  # argparse's --help and --version write there too
+    try:
+        code = _run(list(sys.argv[1:] if argv is None else argv), stdout)
+        output.flush()
+        return code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except _OutputError as failure:
+        output.discard()
+        if failure.errno == errno.EPIPE:
+            return EXIT_BROKEN_PIPE
+        _say(f"detargs: error: cannot write to standard output: {failure.reason}; "
+             "the output is incomplete")  # fmt: skip
+        return EXIT_OUTPUT_FAILED
+    finally:
+        sys.stdout = saved
+
+
+def _run(words: list[str], out: TextIO) -> int:
     ours, sglang = _split(words)
-    parser = _parser(ours[0] if ours else None)
+    command = next((word for word in ours if not word.startswith("-")), None)
+    parser = _parser(command)
     try:
         options, unknown = parser.parse_known_args(ours)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     if unknown:
-        print(f"detargs: error: unrecognized arguments: {shlex.join(unknown)}; SGLang's own "
-              f"flags go after --, as in: detargs {options.command} [options] -- "
-              f"{shlex.join(unknown)}", file=sys.stderr)  # fmt: skip
+        _say(_unrecognized(options.command, unknown))
         return 2
     if options.command == "flags" and options.flag is None and len(sglang) == 1:
         # argparse reads "--attention-backend" as an option of its own; after -- it is a name
         options.flag, sglang = sglang[0], []
-    if sglang and options.command not in ("resolve", "explain", "launch", "plan"):
-        print(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --",
-              file=sys.stderr)
+    if sglang and options.command not in _TAKES_SGLANG:
+        _say(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --")
+        return 2
+    planned = getattr(options, "plan", None) is not None  # the plan holds the SGLang arguments
+    if options.command in _TAKES_SGLANG and not sglang and not planned:
+        _say(f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
+             f"{options.command} --device h100 -- --model-path MODEL "
+             "--enable-deterministic-inference")  # fmt: skip
         return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DetargsWarning)
         try:
-            code = _COMMANDS[options.command](options, sglang, sys.stdout)
+            code = _COMMANDS[options.command](options, sglang, out)
         except DetargsError as error:
-            _report(caught, sys.stderr)
-            print(f"detargs: error: {error}", file=sys.stderr)
+            _report(caught)
+            _say(f"detargs: error: {error}")
             return error.exit_code
-        except KeyboardInterrupt:
-            return 130
-    _report(caught, sys.stderr)
+    _report(caught)
     return code
 
 
@@ -86,11 +138,62 @@ def _split(words: list[str]) -> tuple[list[str], list[str]]:
     return words, []
 
 
+def _unrecognized(command: str, unknown: list[str]) -> str:
+    """The error for words argparse did not take: another command's option, or SGLang's."""
+    elsewhere = _options_by_command()
+    for word in unknown:
+        option = word.partition("=")[0]
+        owners = [name for name in elsewhere.get(option, ()) if name != command]
+        if owners:
+            where = " and ".join(f"`detargs {name}`" for name in owners)
+            return (f"detargs: error: {option} is an option of {where}, not of `detargs "
+                    f"{command}`; see `detargs {command} --help`")  # fmt: skip
+    return (f"detargs: error: unrecognized arguments: {shlex.join(unknown)}; SGLang's own "
+            f"flags go after --, as in: detargs {command} [options] -- "
+            f"{shlex.join(unknown)}")  # fmt: skip
+
+
+def _options_by_command() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, sub in _subparsers(_parser()).items():
+        for action in sub._actions:
+            for option in action.option_strings:
+                found.setdefault(option, []).append(name)
+    return found
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in detargs' one-line form."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"detargs: error: {message}; see `{self.prog} --help`\n")
+
+
+class _Once(argparse.Action):
+    """Store a value, and refuse the option given twice: a script that repeats
+    ``--device`` has two opinions, and the last one silently winning hides one."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given: dict[str, tuple[str | None, Any]] = namespace.__dict__.setdefault("_given", {})
+        if self.dest in given:
+            first_option, first = given[self.dest]
+            parser.error(f"{option_string} is given twice ({first_option} {first}, then "
+                         f"{option_string} {values}): give it once")  # fmt: skip
+        given[self.dest] = (option_string, values)
+        setattr(namespace, self.dest, values)
 
 
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -99,65 +202,86 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     argparse builds a help formatter for every option it adds, so a cold
     ``detargs resolve`` does not pay for the options of the other commands.
     """
+    from . import __version__
+
     def wanted(name: str) -> bool:
         return only not in _COMMANDS or name == only
 
     parser = _Parser(
         prog="detargs",
         description="Deterministic-inference launch arguments for SGLang.",
-        epilog="SGLang's arguments go after --. Exit codes: 0 ok, 2 invalid arguments or "
-        "conflicts, 3 device detection failure, 4 this node does not match the plan.",
+        epilog="SGLang's arguments go after --. Exit codes: 0 ok, 1 output not written, "
+        "2 invalid arguments or conflicts, 3 device detection failure, 4 this node does not "
+        "match the plan, 130 interrupted, 141 output pipe closed.",
     )
+    parser.add_argument("--version", action="version", version=f"detargs {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, summary in (
-        ("resolve", "print the final launch"),
-        ("explain", "print each decision and why"),
-        ("launch", "run the launcher with the resolved argv and env (exec)"),
-        ("plan", "resolve one launch for every node of a multi-node server, as a JSON plan"),
-    ):
+
+    def add(name: str) -> argparse.ArgumentParser:
+        summary = _SUMMARIES[name]
+        return commands.add_parser(name, help=summary, description=summary)
+
+    for name in _RESOLVING:
         if not wanted(name):
             continue
-        command = commands.add_parser(name, help=summary, description=summary)
+        command = add(name)
         _resolve_options(command)
-        if name == "resolve":
-            command.add_argument("--format", choices=_FORMATS, default="argv",
-                                 help="argv: the launcher's arguments; shell: a full command "
-                                 "line with env; json: everything (default: argv)")
+        formats = _FORMATS[name]
+        helps = {"resolve": "argv: the launcher's arguments; shell: a full command line with "
+                 "env; json: everything", "explain": "text: a table; json: the whole "
+                 "resolution, as resolve --format json", "launch": "with --dry-run: shell: "
+                 "the command line; json: the whole resolution"}  # fmt: skip
+        command.add_argument("--format", choices=formats, default=None, action=_Once,
+                             help=f"{helps[name]} (default: {formats[0]})")
         if name == "launch":
             command.add_argument("--dry-run", action="store_true",
-                                 help="print the command line instead of running it")
+                                 help="print the launch instead of running it")
             _plan_launch_options(command)
-        if name == "plan":
-            _plan_options(command)
+    if wanted("plan"):
+        command = add("plan")
+        _resolve_options(command)
+        _plan_options(command)
     if wanted("detect"):
-        detect = commands.add_parser("detect", help="print the GPUs a launch would see")
-        detect.add_argument("--device", help="a profile name (h100, b200x8) or a saved JSON "
-                            "path; default: DETARGS_DEVICE, then NVML")
+        detect = add("detect")
+        detect.add_argument("--device", action=_Once,
+                            help="a profile name (h100, b200x8) or a saved JSON path; default: "
+                            "DETARGS_DEVICE, then NVML")
         detect.add_argument("--json", action="store_true", help="print DeviceInfo JSON")
     if wanted("flags"):
-        flags = commands.add_parser("flags", help="list the flags an SGLang release takes")
-        flags.add_argument("--sglang-version", help="default: installed sglang, else newest")
-        flags.add_argument("flag", nargs="?", help="show one flag's history across releases, "
-                           "written without its dashes (cuda-graph-max-bs) or after -- "
-                           "(detargs flags -- --cuda-graph-max-bs)")
+        flags = add("flags")
+        flags.add_argument("--sglang-version", action=_Once,
+                           help="default: installed sglang, else newest")
+        flags.add_argument("flag", nargs="?", help="show one flag's history across releases "
+                           "(in the --sglang-version release, when given), written without "
+                           "its dashes (cuda-graph-max-bs) or after -- (detargs flags -- "
+                           "--cuda-graph-max-bs)")
+    if wanted("profiles"):
+        profiles = add("profiles")
+        profiles.add_argument("--json", action="store_true", help="print the profiles as JSON")
+    if wanted("completion"):
+        completion = add("completion")
+        completion.add_argument("shell", choices=("bash", "zsh"),
+                                help="the shell: bash (source it, or put it in "
+                                "bash_completion.d) or zsh (put it on $fpath as _detargs)")
     return parser
 
 
 def _resolve_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--device", default=None,
-                         help="a profile (h100, b200x8), a saved DeviceInfo JSON path, or "
-                         "'auto' (default: DETARGS_DEVICE, then NVML)")
-    command.add_argument("--sglang-version", default=None,
+    command.add_argument("--device", default=None, action=_Once,
+                         help="a profile (h100, b200x8; see `detargs profiles`), a saved "
+                         "DeviceInfo JSON path, or 'auto' (default: DETARGS_DEVICE, then NVML)")
+    command.add_argument("--sglang-version", default=None, action=_Once,
                          help="the SGLang release that will run (default: the installed "
                          "sglang, else the newest catalogued)")
     command.add_argument("--on-conflict", choices=("error", "override"), default="error",
+                         action=_Once,
                          help="what to do when your flags contradict a rule (default: error)")
-    command.add_argument("--model-arch", default=None,
+    command.add_argument("--model-arch", default=None, action=_Once,
                          help="the model's architecture (e.g. DeepseekV2ForCausalLM) when "
                          "--model-path is not a local directory")
-    command.add_argument("--gpu-index", type=int, default=None,
+    command.add_argument("--gpu-index", type=int, default=None, action=_Once,
                          help="the CUDA device the rules key on, on a mixed machine")
-    command.add_argument("--launcher", default=None,
+    command.add_argument("--launcher", default=None, action=_Once,
                          help="the launcher command (default: 'python -m sglang.launch_server')")
 
 
@@ -221,6 +345,10 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
         launcher=launcher,
     )
     _warn_all([text for text in resolution.warnings if text not in target.warnings])
+    if target.source == "newest":
+        _say(f"detargs: note: resolved for SGLang {target.release}, the newest catalogued "
+             "release: no --sglang-version was given and no sglang is installed here; pass "
+             "--sglang-version for the release that will run")  # fmt: skip
     return resolution
 
 
@@ -247,13 +375,16 @@ def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
         _emit(shlex.join(resolution.argv), out)
         if resolution.env:
             needed = " ".join(f"{name}={value}" for name, value in resolution.env.items())
-            print(f"detargs: note: this launch also needs the environment {needed}; "
-                  "--format shell or json includes it", file=sys.stderr)  # fmt: skip
+            _say(f"detargs: note: this launch also needs the environment {needed}; "
+                 "--format shell or json includes it")  # fmt: skip
     return 0
 
 
 def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
+    if options.format == "json":
+        _emit(resolution.to_json(), out)
+        return 0
     _emit(resolution.explain(), out)
     _emit(f"launch: {resolution.shell()}", out)
     return 0
@@ -279,8 +410,8 @@ def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> in
         _emit(plan.to_json().rstrip("\n"), out)
     else:
         plan.write(options.output)
-        print(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to "
-              f"{options.output}", file=sys.stderr)  # fmt: skip
+        _say(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to "
+             f"{options.output}")  # fmt: skip
     return 0
 
 
@@ -293,11 +424,14 @@ def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     if per_node:
         raise InvalidArgsError(f"{per_node[0]} goes with --plan FILE (a plan from detargs "
                                "plan); a one-node launch takes none", flag=per_node[0])
+    if options.format is not None and not options.dry_run:
+        raise InvalidArgsError(f"--format {options.format} is for --dry-run: add --dry-run to "
+                               "print the launch, or drop --format to run it", flag="--format")
     resolution = _resolution(options, sglang)
     if options.dry_run:
-        _emit(resolution.shell(), out)
+        _emit(resolution.to_json() if options.format == "json" else resolution.shell(), out)
         return 0
-    _exec(*resolution.popen_args())
+    _exec(*resolution.popen_args(), out)
     return 0  # pragma: no cover - exec does not return
 
 
@@ -329,19 +463,19 @@ def _launch_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
     launcher = None if options.launcher is None else _launcher(options.launcher)
     node = plan.launch_for_node(placement, launcher=launcher)
     if options.check_only:
-        print(f"detargs: rank {placement.rank} of {placement.nnodes} matches plan "
-              f"{plan.fingerprint}", file=out)  # fmt: skip
+        _emit(f"detargs: rank {placement.rank} of {placement.nnodes} matches plan "
+              f"{plan.fingerprint}", out)  # fmt: skip
         return 0
     if options.dry_run:
         _emit(node.shell(), out)
         return 0
-    _exec(*node.popen_args())
+    _exec(*node.popen_args(), out)
     return 0  # pragma: no cover - exec does not return
 
 
-def _exec(command: list[str], env: dict[str, str]) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
+def _exec(command: list[str], env: dict[str, str], out: TextIO) -> None:
+    out.flush()
+    _flush_stderr()
     try:
         os.execvpe(command[0], command, env)
     except OSError as error:
@@ -360,24 +494,103 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
 
 
 def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    from .catalogue import catalogue_for, flag_history
+    from .catalogue import catalogue_for
     from .version import target_version
 
     target = target_version(options.sglang_version)
     _warn_all(target.warnings)
     if options.flag:
-        name = options.flag if options.flag.startswith("-") else f"--{options.flag}"
-        history = flag_history(name)
-        if not history:
-            raise InvalidArgsError(f"{name} is in no catalogued SGLang release", flag=name)
-        for flag in history:
-            choices = f" choices={','.join(flag.choices)}" if flag.choices else ""
-            moved = f" -> {flag.replaced_by}" if flag.replaced_by else ""
-            _emit(f"{flag.span():<28} {flag.kind:<12} dest={flag.dest}{choices}{moved}", out)
+        pinned = options.sglang_version is not None
+        for line in _flag_report(options.flag, target.release, pinned):
+            _emit(line, out)
         return 0
     for flag in sorted(catalogue_for(target.release).flags, key=lambda flag: flag.name):
         kind = flag.kind if not flag.type else f"{flag.kind}:{flag.type}"
         _emit(f"{' '.join(flag.options):<56} {kind}", out)
+    return 0
+
+
+def _flag_report(written: str, release: str, pinned: bool) -> list[str]:
+    """One flag's history, or with ``pinned`` its entry in ``release`` alone.
+
+    A name no release defines is read as that release's parser reads it (``--tp`` is a
+    unique prefix of ``--tp-size``), else it gets a did-you-mean over every release.
+    """
+    from .argv import flag_problem
+    from .catalogue import catalogue_for, flag_history, known_options
+
+    name = written if written.startswith("-") else f"--{written}"
+    history = flag_history(name)
+    if not history:
+        catalogue = catalogue_for(release)
+        prefixed = {flag.name for option, flag in catalogue.by_option.items()
+                    if name.startswith("--") and option.startswith(name)}  # fmt: skip
+        if len(prefixed) == 1:
+            [full] = prefixed
+            _say(f"detargs: note: {name} is not a flag of its own: SGLang {release}'s parser "
+                 f"reads it as {full}, a unique prefix")  # fmt: skip
+            name, history = full, flag_history(full)
+        elif len(prefixed) > 1:
+            raise InvalidArgsError(
+                f"{name} is an ambiguous prefix in SGLang {release}: it could be "
+                f"{', '.join(sorted(prefixed)[:6])}; write it in full", flag=name)
+    if not history:
+        import difflib  # only this message needs it
+
+        close = difflib.get_close_matches(name, sorted(known_options()), n=1, cutoff=0.75)
+        hint = (f": did you mean {close[0]}?" if close
+                else "; `detargs flags` lists the flags a release takes")  # fmt: skip
+        raise InvalidArgsError(f"{name} is in no catalogued SGLang release{hint}", flag=name)
+    if pinned:
+        from .catalogue import release_version
+
+        wanted = release_version(release)
+        history = tuple(entry for entry in history
+                        if release_version(entry.first) <= wanted <= release_version(entry.last))
+        if not history:
+            raise flag_problem(name, release)
+    lines = []
+    for flag in history:
+        choices = f" choices={','.join(flag.choices)}" if flag.choices else ""
+        moved = f" -> {flag.replaced_by}" if flag.replaced_by else ""
+        lines.append(f"{flag.span():<28} {flag.kind:<12} dest={flag.dest}{choices}{moved}")
+    return lines
+
+
+def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    import json
+
+    from .profiles import MAX_COUNT, PROFILES, profile
+
+    # the kernel target as GpuInfo names it: sm90, or gfx942 for AMD
+    targets = {entry.key: profile(entry.key).gpus[0].target for entry in PROFILES}
+    if options.json:
+        rows = [{"name": entry.key, "aliases": list(entry.aliases), "gpu": entry.name,
+                 "vendor": entry.vendor, "capability": str(entry.capability),
+                 "target": targets[entry.key], "arch": entry.arch.value,
+                 "memory_mib": entry.memory_mib, "note": entry.note}
+                for entry in PROFILES]  # fmt: skip
+        _emit(json.dumps({"profiles": rows, "max_count": MAX_COUNT}, indent=2), out)
+        return 0
+    header = ("name", "gpu", "capability", "arch", "aliases")
+    rows_text = [header] + [
+        (entry.key, entry.name, f"{entry.capability} ({targets[entry.key]})", entry.arch.value,
+         ", ".join(entry.aliases) or "-")
+        for entry in PROFILES
+    ]  # fmt: skip
+    widths = [max(len(row[column]) for row in rows_text) for column in range(len(header) - 1)]
+    for row in rows_text:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        _emit("  ".join([*cells, row[-1]]), out)
+    _emit(f"Add xN for N GPUs of one kind, N from 1 to {MAX_COUNT} (h100x8); case, spaces and "
+          "a leading 'NVIDIA' are ignored.", out)  # fmt: skip
+    return 0
+
+
+def _cmd_completion(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from .completion import completion_script
+
+    _emit(completion_script(_parser(), options.shell), out)
     return 0
 
 
@@ -405,14 +618,104 @@ def _emit(text: str, out: TextIO) -> None:
     buffer.flush()
 
 
+# --- the output guard ----------------------------------------------------------------
+
+
+class _OutputError(Exception):
+    """Writing stdout failed. Not an OSError: argparse swallows those while printing."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = number
+        self.reason = reason
+
+
+class _Output:
+    """stdout, with every failed write turned into ``_OutputError``."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def buffer(self) -> _Output | None:
+        buffer = getattr(self._stream, "buffer", None)
+        return None if buffer is None else _Output(buffer)
+
+    def write(self, text: Any) -> int:
+        return int(self._guarded("write", text) or 0)
+
+    def flush(self) -> None:
+        self._guarded("flush")
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream is not None and self._stream.isatty())
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return self._stream.fileno()
+
+    def _guarded(self, method: str, *args: Any) -> Any:
+        if self._stream is None:
+            raise _OutputError(errno.EBADF, "it is closed")
+        try:
+            return getattr(self._stream, method)(*args)
+        except UnicodeEncodeError:
+            raise
+        except (OSError, ValueError) as error:
+            number = getattr(error, "errno", None) or errno.EIO
+            if isinstance(error, ValueError):  # "I/O operation on closed file"
+                number = errno.EBADF
+            reason = getattr(error, "strerror", None) or str(error)
+            raise _OutputError(number, reason) from None
+
+    def discard(self) -> None:
+        """Point the stream's file descriptor at /dev/null, so that interpreter exit does
+        not retry the failed write and print "Exception ignored" on stderr."""
+        try:
+            descriptor = self.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+        except (AttributeError, OSError, ValueError):
+            return  # not a file (a test's StringIO): nothing is retried at exit
+        try:
+            os.dup2(null, descriptor)
+        finally:
+            os.close(null)
+
+
+def _say(text: str) -> None:
+    """One line on stderr. Never on stdout: with stderr closed (``2>&-``), ``print(file=
+    sys.stderr)`` would fall back to stdout and mix into what a script captures."""
+    err = sys.stderr
+    if err is None:
+        return
+    try:
+        print(text, file=err)
+    except (OSError, ValueError):
+        return  # nowhere left to say it
+
+
+def _flush_stderr() -> None:
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+
+
 def _warn_all(texts: Sequence[str]) -> None:
     for text in texts:
-        print(f"detargs: warning: {text}", file=sys.stderr)
+        _say(f"detargs: warning: {text}")
 
 
-def _report(caught: list[warnings.WarningMessage], err: TextIO) -> None:
+def _report(caught: list[warnings.WarningMessage]) -> None:
     for item in caught:
-        print(f"detargs: warning: {item.message}", file=err)
+        _say(f"detargs: warning: {item.message}")
 
 
 _COMMANDS = {
@@ -422,6 +725,8 @@ _COMMANDS = {
     "plan": _cmd_plan,
     "detect": _cmd_detect,
     "flags": _cmd_flags,
+    "profiles": _cmd_profiles,
+    "completion": _cmd_completion,
 }
 
 

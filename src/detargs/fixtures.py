@@ -16,9 +16,15 @@ A fixture class sets class attributes named like ``ServerArgs`` fields (plus
                                               env=cls.get_server_env())
 
 The device is ``device`` if the class sets it (a profile name, a saved JSON path or
-a ``DeviceInfo``), else ``DETARGS_DEVICE``, else the GPUs NVML sees. The SGLang
-release is ``sglang_version`` if set, else the installed one. Resolution runs once
-per class and is cached on it.
+a ``DeviceInfo``), else pytest's ``--detargs-device``, else ``DETARGS_DEVICE``, else
+the GPUs NVML sees. The SGLang release is ``sglang_version`` if set, else pytest's
+``--detargs-sglang-version``, else the installed one. Resolution runs once per class
+and is cached on it.
+
+Nothing a class says is dropped: a launch argument set both as a class attribute and
+in ``extra_args`` to different values is an error naming both; an attribute whose name
+is close to a launch argument's (``attention_backed``) is refused with a did-you-mean;
+``extra_args`` written as one string is refused with "split it".
 
 ``get_server_args()`` leaves ``--model-path`` out, because launchers such as SGLang's
 ``popen_launch_server(model, ...)`` add it themselves; set
@@ -30,8 +36,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from . import _session
 from .args import ServerArgs
-from .argv import parse_argv
+from .argv import flag_name, parse_argv
 from .device import DeviceInfo
 from .errors import InvalidArgsError
 from .resolution import Resolution, resolve
@@ -81,34 +88,86 @@ class DeterministicServerMixin:
 
     @classmethod
     def _resolve(cls) -> Resolution:
-        target = target_version(cls.sglang_version)
-        parsed, _ = parse_argv(list(cls.extra_args), target)
+        session = _session.current()
+        version = cls.sglang_version if cls.sglang_version is not None else (
+            session.sglang_version
+        )
+        device = cls.device if cls.device is not None else session.device
+        target = target_version(version)
+        extra_args = cls.extra_args
+        if isinstance(extra_args, str):
+            raise InvalidArgsError(
+                f"{cls.__name__}.extra_args is one string ({extra_args!r}); split it into "
+                f"argv words: extra_args = {extra_args.split()!r} (shlex.split does it for "
+                "quoted values)",
+                flag="extra_args",
+            )
+        parsed, _ = parse_argv(list(extra_args), target)
         fields = parsed.user_set()
-        fields.update(cls._declared())
+        declared = cls._declared()
+        clashes = [
+            f"{attribute} = {value!r} (class attribute) and {flag_name(field, target.release)} "
+            f"{fields[field]!r} (extra_args)"
+            for field, (attribute, value) in declared.items()
+            if field in fields and fields[field] != value
+        ]
+        if clashes:
+            raise InvalidArgsError(
+                f"{cls.__name__} sets the same launch argument twice, to different values: "
+                f"{'; '.join(clashes)}; keep one of them",
+                flag="extra_args",
+            )
+        fields.update({field: value for field, (_, value) in declared.items()})
         on_conflict = cls.on_conflict
         if on_conflict not in ("error", "override"):
             raise InvalidArgsError(f"{cls.__name__}.on_conflict must be 'error' or 'override'")
         return resolve(
             ServerArgs(**fields),
-            device=cls.device,
+            device=device,
             sglang_version=target,
             on_conflict="override" if on_conflict == "override" else "error",
             model_arch=cls.model_arch,
         )
 
     @classmethod
-    def _declared(cls) -> dict[str, Any]:
-        """ServerArgs fields the fixture's own classes set, nearest class first."""
-        declared: dict[str, Any] = {}
+    def _declared(cls) -> dict[str, tuple[str, Any]]:
+        """ServerArgs fields the fixture's own classes set, nearest class first, as
+        ``field -> (attribute, value)``; a near miss of a field's name is refused."""
+        declared: dict[str, tuple[str, Any]] = {}
         for klass in cls.__mro__:
             if klass is DeterministicServerMixin:
                 break
             for name, value in vars(klass).items():
                 field = _ALIASES.get(name, name)
-                if field in ServerArgs.model_fields and field not in declared:
-                    if field == "extra" or name in _SETTINGS:
-                        continue
-                    if value is None or (isinstance(value, str) and value == ""):
-                        continue  # SGLang fixtures use "" and None for "not chosen"
-                    declared[field] = value
+                if field not in ServerArgs.model_fields:
+                    if name not in _SETTINGS:
+                        _refuse_a_near_miss(cls, klass, name, value)
+                    continue
+                if field in declared or field == "extra" or name in _SETTINGS:
+                    continue
+                if value is None or (isinstance(value, str) and value == ""):
+                    continue  # SGLang fixtures use "" and None for "not chosen"
+                declared[field] = (name, value)
         return declared
+
+
+def _launch_names() -> list[str]:
+    fields = [name for name in ServerArgs.model_fields if name != "extra"]
+    return sorted({*fields, *_ALIASES, *_SETTINGS})
+
+
+def _refuse_a_near_miss(cls: type, klass: type, name: str, value: object) -> None:
+    """An attribute named almost like a launch argument is a typo that would be dropped."""
+    if name.startswith("_") or callable(value) or isinstance(value, (classmethod, staticmethod,
+                                                                   property)):
+        return
+    import difflib  # only this check needs it
+
+    close = difflib.get_close_matches(name, _launch_names(), n=1, cutoff=0.85)
+    if close:
+        where = cls.__name__ if klass is cls else f"{cls.__name__} (from {klass.__name__})"
+        raise InvalidArgsError(
+            f"{where}.{name} is not a launch argument the mixin reads, so it would be "
+            f"ignored: did you mean {close[0]}?",
+            flag=name,
+        )

@@ -57,6 +57,8 @@ class ModelFacts:
     source: FactSource
     detail: str
     """Where the facts came from, or why there are none, as a sentence."""
+    warning: str | None = None
+    """A ``model_arch`` that looks like a misspelt architecture the rules know."""
 
     @property
     def family(self) -> ModelFamily:
@@ -69,7 +71,7 @@ def model_facts(model_path: str | None, model_arch: str | None = None) -> ModelF
     """Read the model's architecture without touching the network."""
     if model_arch is not None:
         detail = f"architecture {model_arch} given as model_arch"
-        return ModelFacts(model_arch, "model_arch", detail)
+        return ModelFacts(model_arch, "model_arch", detail, _misspelt(model_arch))
     if model_path is None:
         return ModelFacts(None, "none", "no --model-path given, so the model family is unknown")
     # os.path, not pathlib: pathlib's imports cost a cold `detargs resolve` ~1 ms
@@ -97,6 +99,30 @@ def model_facts(model_path: str | None, model_arch: str | None = None) -> ModelF
         return ModelFacts(None, "none", f"{config} lists no architectures; the family is unknown")
     first = str(architectures[0])
     return ModelFacts(first, "config.json", f"architecture {first} from {config}")
+
+
+def _misspelt(architecture: str) -> str | None:
+    """A warning when ``architecture`` is close to, but not, one the rules treat specially.
+
+    Architectures the rules do not single out (Qwen2ForCausalLM) are read as plain
+    models without a word; only a near miss of an absorbed-MLA name would silently skip
+    that model's backend allow-list.
+    """
+    if architecture in ABSORBED_MLA_ARCHITECTURES:
+        return None
+    known = sorted(ABSORBED_MLA_ARCHITECTURES)
+    close = [name for name in known if name.lower() == architecture.lower()]
+    if not close:
+        import difflib  # only this warning needs it
+
+        close = difflib.get_close_matches(architecture, known, n=1, cutoff=0.85)
+    if not close:
+        return None
+    return (
+        f"--model-arch {architecture} is not an architecture the rules know: did you mean "
+        f"{close[0]}? Read as written, it is not an absorbed-MLA model, so the MLA attention "
+        "backend allow-list is skipped"
+    )
 
 
 def _holds(check: Callable[[], bool]) -> bool:

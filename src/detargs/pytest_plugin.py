@@ -3,7 +3,9 @@
 It only wires options and fixtures to the library:
 
 - ``--detargs-device D`` and ``--detargs-sglang-version V`` choose the device (a
-  profile, a saved JSON path, or ``auto``) and the SGLang release for the session;
+  profile, a saved JSON path, or ``auto``) and the SGLang release for the session:
+  for these fixtures and for ``DeterministicServerMixin`` classes that do not set
+  their own; a value that names no device or release stops pytest at start-up;
 - ``detargs_device`` gives the ``DeviceInfo``; ``resolve_launch(argv_or_args, **kw)``
   resolves a launch for that device and release;
 - ``@pytest.mark.detargs_devices("h100", "b200")`` runs a test once per device.
@@ -39,6 +41,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "detargs_devices(*profiles): run the test once per detargs device profile"
     )
+    from ._session import SessionDefaults, set_defaults
+
+    device = config.getoption("--detargs-device")
+    version = config.getoption("--detargs-sglang-version")
+    _check_options(device, version)
+    set_defaults(SessionDefaults(device=device, sglang_version=version))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from ._session import SessionDefaults, set_defaults
+
+    set_defaults(SessionDefaults())
+
+
+def _check_options(device: str | None, version: str | None) -> None:
+    """A bad option is one usage error at start-up, not the same error in every test."""
+    from .errors import DetargsError
+
+    if version is not None:
+        from .version import target_version
+
+        try:
+            target_version(version)
+        except DetargsError as error:
+            text = str(error).removeprefix("--sglang-version: ")
+            raise pytest.UsageError(f"--detargs-sglang-version: {text}") from None
+    if device is not None and device.strip().lower() not in ("", "auto"):
+        # a profile or a saved file is read now; "auto" (NVML) waits for the first test
+        from .detection import detect
+
+        try:
+            detect(device)
+        except DetargsError as error:
+            text = str(error).removeprefix(f"device={device!r}: ")
+            raise pytest.UsageError(f"--detargs-device {device!r}: {text}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -38,7 +38,7 @@ from .device import Arch, DeviceInfo, GpuInfo
 from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
 from .model import model_facts
 from .rules import RULES, Caution, Context, Decision, Refusal
-from .version import TargetVersion, target_version
+from .version import TargetVersion, VersionSource, target_version
 
 if TYPE_CHECKING:
     from .args import ServerArgs
@@ -65,6 +65,9 @@ class Resolution:
     launcher: tuple[str, ...] = DEFAULT_LAUNCHER
     gpu: GpuInfo | None = None
     """The GPU the rules keyed on (``gpu_index``, or the one kind visible)."""
+    sglang_version_source: VersionSource = "explicit"
+    """How the release was chosen: ``"explicit"`` (given), ``"installed"`` (the installed
+    sglang's metadata) or ``"newest"`` (assumed: neither, so the newest catalogued)."""
 
     @cached_property
     def fingerprint(self) -> str:
@@ -123,6 +126,8 @@ class Resolution:
             "warnings": list(self.warnings),
             "device": None if self.device is None else self.device.to_dict(),
             "sglang_version": self.sglang_version,
+            "sglang_version_source": self.sglang_version_source,
+            "sglang_version_assumed": self.sglang_version_source == "newest",
             "fingerprint": self.fingerprint,
         }
 
@@ -150,7 +155,7 @@ class Resolution:
 
 
 def resolve(
-    args: ServerArgs | LaunchValues,
+    args: ServerArgs | LaunchValues | Sequence[str],
     device: DeviceInfo | str | os.PathLike[str] | None = None,
     sglang_version: str | TargetVersion | None = None,
     on_conflict: OnConflict = "error",
@@ -162,6 +167,9 @@ def resolve(
 ) -> Resolution:
     """Resolve a deterministic launch (see the module docstring for the engine's rules).
 
+    ``args`` is a ``ServerArgs``, or the launcher's argv as a list of words, read as
+    the target release's parser reads it (so the release is named once, here); what
+    reading it assumed (a repeated flag, a flag without effect) is in ``warnings``.
     ``device`` is detected only when not given (``detect()`` precedence: argument, then
     ``DETARGS_DEVICE``, then NVML). ``environ`` is the environment the launch will
     inherit, read for conflicts only; it defaults to ``os.environ``. ``args`` may also
@@ -172,17 +180,27 @@ def resolve(
         raise InvalidArgsError(
             f"on_conflict must be 'error' or 'override', not {on_conflict!r}", flag="--on-conflict"
         )
+    target = target_version(sglang_version)
+    notes: tuple[str, ...] = ()
     if isinstance(args, LaunchValues):
         problem = refusal(args.set_values())
         if problem is not None:
             raise InvalidArgsError(problem)
+    elif isinstance(args, (str, list, tuple)):
+        from .argv import read_argv
+
+        args, read_notes = read_argv(args, target)
+        notes = tuple(read_notes)
     else:
         from .args import ServerArgs
 
         if not isinstance(args, ServerArgs):
-            raise InvalidArgsError(f"resolve() takes ServerArgs, not {type(args).__name__}")
+            raise InvalidArgsError(
+                f"resolve() takes ServerArgs or an argv list, not {type(args).__name__}"
+            )
         args = args.values()
-    target = target_version(sglang_version)
+    if notes:
+        target = replace(target, warnings=(*target.warnings, *notes))
     if isinstance(launcher, str) or not all(isinstance(word, str) for word in launcher):
         raise InvalidArgsError(
             f"launcher must be a list of words such as ['python', '-m', 'sglang.launch_server'] "
@@ -244,6 +262,8 @@ def _run_rules(
     conflicts: list[Conflict] = []
     release = context.target.release
     warnings: list[str] = [*context.target.warnings, *_device_warnings(context.gpu)]
+    if context.model.warning is not None:
+        warnings.append(context.model.warning)
     for rule in RULES:
         changed = False
         for outcome in rule(context):
@@ -348,6 +368,7 @@ def _finish(
         sglang_version=target.release,
         launcher=launcher,
         gpu=gpu,
+        sglang_version_source=target.source,
     )
 
 
