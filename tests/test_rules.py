@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from detargs import ConflictError, ServerArgs, UnsupportedDeviceError, from_argv, resolve
-from detargs.rules import RULES, deterministic_backends, radix_backends
+from detargs.rules import RULES
 
 from .test_argv import MLA_FIXTURE_ARGV, accepted_by_catalogue, standalone_fixture_argv
 
@@ -248,17 +248,6 @@ def test_rl_on_policy_target_implies_deterministic() -> None:
 def test_older_than_ampere_is_refused() -> None:
     with pytest.raises(UnsupportedDeviceError, match="older than sm80"):
         resolve(ServerArgs(enable_deterministic_inference=True), device="t4", environ={})
-
-
-def test_allow_lists_follow_the_reference() -> None:
-    from packaging.version import Version
-
-    assert "fa4" not in deterministic_backends(Version("0.5.15.post1"))
-    assert "fa4" in deterministic_backends(Version("0.5.16"))
-    assert "intel_xpu" in deterministic_backends(Version("0.5.19"))
-    # SGLang dropped its radix rule in 0.5.3.post2/.post3 by accident; detargs keeps 0.5.3's
-    assert radix_backends(Version("0.5.3.post2")) == frozenset({"fa3"})
-    assert radix_backends(Version("0.5.3")) == frozenset({"fa3"})
 
 
 def test_rules_are_one_ordered_tuple_of_functions() -> None:

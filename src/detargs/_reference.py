@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import re
 import sys
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from .args import ServerArgs
 from .argv import encode_argv, parse_argv
 from .catalogue import releases
 from .errors import ConflictError, InvalidArgsError
+from .releases import release_facts
 from .resolution import OnConflict, Resolution, resolve
 from .version import target_version
 
@@ -134,7 +134,8 @@ def _release_row(release: str) -> tuple[str, ...]:
     base = _deterministic(ServerArgs(enable_deterministic_inference=True), release, "h100")
     decided_off = any(d.field == "piecewise_cuda_graph" and d.kind == "arg"
                       for d in base.decisions)  # fmt: skip
-    default = rules.prefill_graph_by_default(version)
+    facts = release_facts(version)
+    default = facts.prefill_graph
     if default is None:
         prefill = "none (eager)"
     else:
@@ -148,8 +149,8 @@ def _release_row(release: str) -> tuple[str, ...]:
     tp_args = [f"`{d.field}={str(d.value).lower()}`" for d in tp_decided if d.kind == "arg"]
     tp_env = [f"`{name}={value}`" for name, value in sorted(tp.env.items())]
     return (
-        _names(rules.deterministic_backends(version)),
-        _names(rules.radix_backends(version)),
+        _names(facts.deterministic_backends),
+        _names(facts.radix_backends),
         prefill,
         _code(encode_argv(ServerArgs(piecewise_cuda_graph=False).values(), target)),
         _code(encode_argv(ServerArgs(cuda_graph_max_bs=8).values(), target)[:1]),
@@ -235,9 +236,9 @@ def _mla_table() -> str:
     ]
     rows = []
     for release in releases():
-        version = Version(release)
-        checked = rules.mla_checked_architectures(version)
-        allowed = rules.mla_backends(version)
+        facts = release_facts(Version(release))
+        checked = facts.mla_architectures
+        allowed = facts.mla_backends
         rows.append((release, (_names(allowed) if checked else "(no MLA check)",
                                ", ".join(f"`{name}`" for name in sorted(checked)) or "—")))
     for first, last, row in _spans(rows):
@@ -245,14 +246,16 @@ def _mla_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+# what each release-specific rule is probed with: (label, the rule, SGLang words)
 _PROBES: Final = (
-    ("--speculative-use-rejection-sampling", ("--speculative-use-rejection-sampling",)),
-    ("--moe-a2a-backend deepep_v2", ("--moe-a2a-backend", "deepep_v2")),
-    ("--speculative-algorithm UNO", ("--speculative-algorithm", "UNO")),
-)
+    ("--speculative-use-rejection-sampling", rules.rejection_sampling,
+     ("--speculative-use-rejection-sampling",)),
+    ("--moe-a2a-backend deepep_v2", rules.deepep_v2, ("--moe-a2a-backend", "deepep_v2")),
+    ("--speculative-algorithm UNO", rules.uno_speculative, ("--speculative-algorithm", "UNO")),
+)  # fmt: skip
 
 
-def _probe(release: str, words: Sequence[str]) -> str:
+def _probe(release: str, rule: str, words: Sequence[str]) -> str:
     target = target_version(release)
     try:
         args, _ = parse_argv(["--enable-deterministic-inference", *words], target)
@@ -268,8 +271,7 @@ def _probe(release: str, words: Sequence[str]) -> str:
         launch = _deterministic(args, release, "h100", on_conflict="override")
     except ConflictError:
         return "refused: a conflict that no override settles"
-    replaced = [_written(d.field, d.value) for d in launch.decisions
-                if d.rule == "release_incompatibilities"]  # fmt: skip
+    replaced = [_written(d.field, d.value) for d in launch.decisions if d.rule == rule]
     return "conflict; `--on-conflict override` " + ", ".join(replaced)
 
 
@@ -279,20 +281,19 @@ def _written(field: str, value: object) -> str:
 
 
 def _incompatibility_table() -> str:
-    # the docstring's pointer into the SGLang reference notes means nothing to a reader here
-    doc = re.sub(r"\s*\(§[^)]*\)", "", _summary(rules.release_incompatibilities))
     lines = [
         "## Release-specific incompatibilities",
         "",
-        f"`release_incompatibilities`: {doc} What detargs does with each, per release:",
+        "What a given SGLang release refuses next to deterministic inference, caught "
+        "before launch, and what detargs does with each, per release:",
         "",
-        "| flag | SGLang | detargs |",
-        "|---|---|---|",
+        "| flag | rule | SGLang | detargs |",
+        "|---|---|---|---|",
     ]
-    for label, words in _PROBES:
-        rows = [(release, _probe(release, words)) for release in releases()]
+    for label, rule, words in _PROBES:
+        rows = [(release, _probe(release, rule.__name__, words)) for release in releases()]
         for first, last, outcome in _spans(rows):
-            lines.append(f"| `{label}` | {_span(first, last)} | {outcome} |")
+            lines.append(f"| `{label}` | `{rule.__name__}` | {_span(first, last)} | {outcome} |")
     return "\n".join(lines) + "\n"
 
 

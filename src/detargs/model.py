@@ -12,38 +12,12 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 from .errors import InvalidArgsError
+from .releases import ABSORBED_MLA_ARCHITECTURES
 
-__all__ = [
-    "ABSORBED_MLA_ARCHITECTURES",
-    "MLA_ARCHITECTURES_BY_RELEASE",
-    "ModelFacts",
-    "model_facts",
-]
-
-_DEEPSEEK: Final = frozenset(
-    {"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM"}
-)
-_MISTRAL: Final = frozenset({"MistralLarge3ForCausalLM", "PixtralForConditionalGeneration"})
-
-MLA_ARCHITECTURES_BY_RELEASE: Final = (
-    ("0.5.3", frozenset[str]()),
-    ("0.5.4.post1", _DEEPSEEK),
-    ("0.5.6.post1", _DEEPSEEK | _MISTRAL),
-    ("0.5.9", _DEEPSEEK | _MISTRAL | {"GlmMoeDsaForCausalLM"}),
-    ("0.5.18", _DEEPSEEK | _MISTRAL | {"GlmMoeDsaForCausalLM", "Glm4MoeLiteForCausalLM"}),
-    ("0.5.20", _DEEPSEEK | _MISTRAL | {"GlmMoeDsaForCausalLM", "Glm4MoeLiteForCausalLM",
-                                       "Glm5NextForConditionalGeneration"}),
-)  # fmt: skip
-"""From which release SGLang treats each architecture as DeepSeek-family (absorbed
-MLA) and restricts its attention backends; ``detargs.rules`` reads it per release."""
-
-ABSORBED_MLA_ARCHITECTURES: Final = frozenset().union(
-    *(names for _, names in MLA_ARCHITECTURES_BY_RELEASE)
-)
-"""Every architecture some catalogued SGLang release treats as absorbed MLA."""
+__all__ = ["ModelFacts", "model_facts"]
 
 ModelFamily = Literal["absorbed-mla", "other", "unknown"]
 FactSource = Literal["model_arch", "config.json", "none"]

@@ -228,14 +228,9 @@ def resolve(
         )
     _check_fit(args, device_info, device)
     environment = os.environ if environ is None else environ
-    context = Context(
-        args=args,
-        user_set=_user_set(args),
-        gpu=gpu,
-        target=target,
-        model=model_facts(args.model_path, model_arch),
-        environ=environment,  # read only: no copy of os.environ per call
-    )
+    context = Context.of(args, gpu=gpu, target=target,
+                         model=model_facts(args.model_path, model_arch),
+                         environ=environment)  # read only: no copy of os.environ per call
     return _run_rules(context, on_conflict, device_info, launcher)
 
 
@@ -266,7 +261,8 @@ def _run_rules(
         warnings.append(context.model.warning)
     for rule in RULES:
         changed = False
-        for outcome in rule(context):
+        for decided in rule(context):
+            outcome = replace(decided, rule=rule.__name__)  # the engine names the rule
             if isinstance(outcome, Caution):
                 warnings.append(outcome.text)
                 continue
@@ -336,14 +332,6 @@ def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> LaunchValue
     if extra:
         data["extra"] = dict(extra)
     return LaunchValues.of(data)
-
-
-def _user_set(args: LaunchValues) -> frozenset[str]:
-    # a field set to None asks for SGLang's default, which is what a rule decides: not a choice
-    names = {name for name in args.fields_set if getattr(args, name) is not None}
-    names.discard("extra")
-    names.update(f"extra.{dest}" for dest in args.extra)
-    return frozenset(names)
 
 
 def _finish(

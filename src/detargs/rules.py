@@ -1,15 +1,16 @@
 """The deterministic-inference rules: pure functions of a ``Context``, in one tuple.
 
 Each rule reads the context (the arguments so far, the launch GPU, the target
-SGLang release, the model facts, the caller's environment) and returns what it
-requires as ``Decision`` values, each with a reason a user can act on, or a
-``Refusal`` when no value could make the launch deterministic. Rules never look
-at globals, never log and never touch ``os.environ``; whether a required value
-replaces the user's, stands beside it, or conflicts with it is the engine's call
-(``detargs.resolution``), made the same way for every rule.
+SGLang release and its facts, the model facts, the caller's environment) and returns
+what it requires as ``Decision`` values, each with a reason a user can act on, a
+``Refusal`` when no value could make the launch deterministic, or a ``Caution`` for
+what no value changes. Rules never look at globals, never log and never touch
+``os.environ``; whether a required value replaces the user's, stands beside it, or
+conflicts with it is the engine's call (``detargs.resolution``), made the same way for
+every rule, and the engine records which rule decided each outcome.
 
-``RULES`` is the order. What SGLang itself does per release is kept in the
-``_since`` tables below (first release, value), read from the released wheels.
+``RULES`` is the order. What SGLang itself does per release is not written here: the
+rules read it from ``detargs.releases`` (``ctx.facts``), one table row per release.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 from packaging.version import Version
 
 from ._values import PREFILL_GRAPH_DEST, LaunchValues
 from .argv import encode_argv
-from .catalogue import release_version
 from .device import Arch, GpuInfo
-from .model import MLA_ARCHITECTURES_BY_RELEASE, ModelFacts
+from .model import ModelFacts
+from .releases import PrefillGraph, ReleaseFacts, release_facts
 from .version import TargetVersion
 
 __all__ = [
@@ -34,58 +35,50 @@ __all__ = [
     "Context",
     "Decision",
     "Outcome",
-    "PrefillGraph",
     "Refusal",
     "Rule",
-    "deterministic_backends",
-    "fa4_majors",
-    "mla_backends",
-    "mla_checked_architectures",
-    "piecewise_by_default",
-    "prefill_graph_by_default",
-    "radix_backends",
 ]
-
-T = TypeVar("T")
 
 DecisionKind = Literal["arg", "env", "note"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     """A value a rule decided, and why.
 
     ``kind`` is ``arg`` for a ``ServerArgs`` field (``extra.<dest>`` for a passthrough
-    flag), ``env`` for an environment variable of the launch, ``note`` for something
-    the rule checked and left as it is (``value`` is then what stands).
+    flag; ``None`` drops that flag), ``env`` for an environment variable of the launch,
+    ``note`` for something the rule checked and left as it is (``value`` is then what
+    stands).
     """
 
     field: str
     value: Any
-    rule: str
     reason: str
     kind: DecisionKind = "arg"
+    rule: str = ""
+    """The rule that decided it; the engine fills it in."""
     previous: Any = None
     """The value before the decision (the user's, when ``overrode_user``)."""
     overrode_user: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Refusal:
     """An incompatibility that no value of ``field`` can fix: the user must drop it."""
 
     field: str
     value: Any
-    rule: str
     reason: str
+    rule: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Caution:
     """Something the launch should know that no value changes: it becomes a warning."""
 
-    rule: str
     text: str
+    rule: str = ""
 
 
 Outcome = Decision | Refusal | Caution
@@ -105,12 +98,32 @@ class Context:
     environ: Mapping[str, str] = field(default_factory=dict)
     """The environment the launch inherits (read only, for conflicts)."""
 
+    @classmethod
+    def of(
+        cls,
+        args: LaunchValues,
+        *,
+        gpu: GpuInfo,
+        target: TargetVersion,
+        model: ModelFacts,
+        environ: Mapping[str, str] | None = None,
+    ) -> Context:
+        """The context of a launch the user wrote as ``args``: what they set is what is set,
+        except a field set to ``None``, which asks for SGLang's default (a rule's to decide)."""
+        names = {name for name in args.fields_set if getattr(args, name) is not None}
+        names.discard("extra")
+        names.update(f"extra.{dest}" for dest in args.extra)
+        return cls(args=args, user_set=frozenset(names), gpu=gpu, target=target, model=model,
+                   environ={} if environ is None else environ)  # fmt: skip
+
     @property
     def release(self) -> Version:
         return self.target.version
 
-    def since(self, release: str) -> bool:
-        return self.release >= release_version(release)
+    @property
+    def facts(self) -> ReleaseFacts:
+        """What the target release does in deterministic mode (``detargs.releases``)."""
+        return release_facts(self.release)
 
     def value(self, name: str) -> Any:
         if name.startswith("extra."):
@@ -124,114 +137,18 @@ class Context:
 Rule = Callable[[Context], tuple[Outcome, ...]]
 
 
-def _since(table: tuple[tuple[str, T], ...], release: Version) -> T:
-    """The value of the newest row whose first release is at or before ``release``."""
-    chosen = table[0][1]
-    for first, value in table:
-        if release >= release_version(first):
-            chosen = value
-    return chosen
-
-
-# --- what SGLang does, per release (sglang-rules reference §1a, §1d) ----------------
-
-_DETERMINISTIC_BACKENDS: Final = (
-    ("0.5.3", frozenset({"flashinfer", "fa3", "triton"})),
-    ("0.5.13", frozenset({"flashinfer", "fa3", "triton", "ascend"})),
-    ("0.5.16", frozenset({"ascend", "fa3", "fa4", "flashinfer", "triton"})),
-    ("0.5.19", frozenset({"ascend", "fa3", "fa4", "flashinfer", "intel_xpu", "triton"})),
-)
-# 0.5.3.post2 and .post3 dropped SGLang's radix rule by accident; detargs keeps 0.5.3's
-_RADIX_BACKENDS: Final = (
-    ("0.5.3", frozenset({"fa3"})),
-    ("0.5.4", frozenset({"fa3", "triton"})),
-    ("0.5.13", frozenset({"fa3", "triton", "ascend"})),
-    ("0.5.16", frozenset({"ascend", "fa3", "fa4", "triton"})),
-)
-_MLA_BACKENDS: Final = (
-    ("0.5.3", frozenset({"fa3", "triton"})),
-    ("0.5.17", frozenset({"ascend", "fa3", "fa4", "triton"})),
-)
-
-
-@dataclass(frozen=True)
-class PrefillGraph:
-    """The CUDA graph a release captures prefill in when nothing says otherwise."""
-
-    name: str
-    """How the release's own flags and docs name it."""
-    turned_off_by_sglang: bool
-    """Whether SGLang's own deterministic mode turns it off."""
-    phase_settings: bool
-    """Whether it is one phase of the per-phase CUDA-graph settings (0.5.14 on), which
-    ``--disable-cuda-graph``, ``--disable-prefill-cuda-graph`` and a prefill backend in
-    ``--cuda-graph-config`` also turn off; before, piecewise graphs had switches of their own."""
-
-
-# 0.5.10-0.5.14 turn their own default off in deterministic mode; from 0.5.15 the default
-# is the breakable graph, which SGLang's rule (written for tc_piecewise) no longer catches
-_PREFILL_GRAPH_BY_DEFAULT: Final[tuple[tuple[str, PrefillGraph | None], ...]] = (
-    ("0.5.3", None),
-    ("0.5.10", PrefillGraph("torch.compile piecewise", turned_off_by_sglang=True,
-                            phase_settings=False)),
-    ("0.5.14", PrefillGraph("tc_piecewise", turned_off_by_sglang=True, phase_settings=True)),
-    ("0.5.15", PrefillGraph("breakable", turned_off_by_sglang=False, phase_settings=True)),
-)  # fmt: skip
-# The kernel targets SGLang's fa4 backend runs on, without and with absorbed MLA; from
-# 0.5.18 an sm12x build of the FA4 kernel is loaded for RTX PRO 6000 / RTX 50 / GB10
-_FA4_MAJORS: Final = (
-    ("0.5.3", frozenset({9, 10, 11})),
-    ("0.5.18", frozenset({9, 10, 11, 12})),
-)
-_FA4_MLA_MAJORS: Final = frozenset({10, 11})
-
-
-def deterministic_backends(release: Version) -> frozenset[str]:
-    """The attention backends SGLang ``release`` accepts in deterministic mode."""
-    return _since(_DETERMINISTIC_BACKENDS, release)
-
-
-def radix_backends(release: Version) -> frozenset[str]:
-    """The deterministic backends that keep the radix cache in ``release``."""
-    return _since(_RADIX_BACKENDS, release)
-
-
-def mla_checked_architectures(release: Version) -> frozenset[str]:
-    """The absorbed-MLA architectures whose backends ``release`` restricts."""
-    return _since(MLA_ARCHITECTURES_BY_RELEASE, release)
-
-
-def mla_backends(release: Version) -> frozenset[str]:
-    """The attention backends ``release`` allows for absorbed-MLA models."""
-    return _since(_MLA_BACKENDS, release)
-
-
-def prefill_graph_by_default(release: Version) -> PrefillGraph | None:
-    """The CUDA graph ``release`` captures prefill in unless told not to (``None``: eager)."""
-    return _since(_PREFILL_GRAPH_BY_DEFAULT, release)
-
-
-def piecewise_by_default(release: Version) -> bool:
-    """Whether ``release`` captures prefill in a piecewise-style CUDA graph unless told not
-    to (torch.compile piecewise, tc_piecewise or breakable: each replays per batch shape)."""
-    return prefill_graph_by_default(release) is not None
-
-
-def fa4_majors(release: Version, *, mla: bool) -> frozenset[int]:
-    """The compute-capability majors ``release``'s fa4 backend runs on."""
-    majors = _since(_FA4_MAJORS, release)
-    return majors & _FA4_MLA_MAJORS if mla else majors
-
-
 # --- where kernels run (sglang-rules reference §1c footnote 3, §1d) ------------------
 
+_FA4_MLA_MAJORS: Final = frozenset({10, 11})
+"""fa4 runs absorbed MLA only on sm100/sm110: flash_attn.cute implements its qv argument
+there alone."""
 _OTHER_HARDWARE: Final = {
     "ascend": "runs on Ascend NPUs only",
     "intel_xpu": "runs on Intel GPUs only",
 }
 
 
-def _runs_on(backend: str, gpu: GpuInfo, mla: bool, release: Version) -> str | None:
+def _runs_on(backend: str, gpu: GpuInfo, mla: bool, ctx: Context) -> str | None:
     """Why ``backend`` cannot run on ``gpu`` (``None`` when it can)."""
     major = gpu.capability.major
     if backend in _OTHER_HARDWARE:
@@ -243,11 +160,12 @@ def _runs_on(backend: str, gpu: GpuInfo, mla: bool, release: Version) -> str | N
             return None
         needs = "sm90 for an MLA model" if mla else "sm80–sm90"
         return f"fa3 needs {needs}; this GPU is {gpu.target}"
-    if backend == "fa4" and major not in fa4_majors(release, mla=mla):
+    fa4_majors = ctx.facts.fa4_majors & _FA4_MLA_MAJORS if mla else ctx.facts.fa4_majors
+    if backend == "fa4" and major not in fa4_majors:
         if mla:
             return f"fa4 runs absorbed MLA only on sm100/sm110; this GPU is {gpu.target}"
-        targets = ", ".join(f"sm{m}0" for m in sorted(fa4_majors(release, mla=False)))
-        return f"fa4 in SGLang {release} runs on {targets}; this GPU is {gpu.target}"
+        targets = ", ".join(f"sm{m}0" for m in sorted(fa4_majors))
+        return f"fa4 in SGLang {ctx.target.release} runs on {targets}; this GPU is {gpu.target}"
     return None
 
 
@@ -270,7 +188,7 @@ def _chosen_backend(ctx: Context) -> tuple[str, str]:
         )
     radix = (
         "keeps the radix cache"
-        if "triton" in radix_backends(ctx.release)
+        if "triton" in ctx.facts.radix_backends
         else f"needs the radix cache off in SGLang {ctx.target.release}"
     )
     if gpu.arch is Arch.BLACKWELL:
@@ -295,12 +213,11 @@ def implied_by_rl_target(ctx: Context) -> tuple[Outcome, ...]:
         return ()
     return (
         Decision(
-            "enable_deterministic_inference",
-            True,
-            "implied_by_rl_target",
-            "--rl-on-policy-target implies deterministic inference; SGLang turns it on late, "
-            "after its piecewise-graph and all-reduce-fusion rules ran, so detargs says it "
-            "up front",
+            field="enable_deterministic_inference",
+            value=True,
+            reason="--rl-on-policy-target implies deterministic inference; SGLang turns it on "
+            "late, after its piecewise-graph and all-reduce-fusion rules ran, so detargs says "
+            "it up front",
         ),
     )
 
@@ -313,10 +230,9 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
     deterministically, on this GPU, for this model family; otherwise it is a conflict. The
     model family (absorbed-MLA or not) comes from `architectures[0]` of a local
     `config.json`, or from `--model-arch`; it is recorded as a note."""
-    allowed = deterministic_backends(ctx.release)
+    facts = ctx.facts
     mla = ctx.model.family == "absorbed-mla"
-    mla_checked = ctx.model.architecture in mla_checked_architectures(ctx.release)
-    mla_allowed = mla_backends(ctx.release)
+    mla_checked = ctx.model.architecture in facts.mla_architectures
     choice, why = _chosen_backend(ctx)
     outcomes: list[Outcome] = []
     for name in ("attention_backend", "prefill_attention_backend", "decode_attention_backend"):
@@ -324,37 +240,33 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
         if backend is None:
             continue
         problem = None
-        if backend not in allowed:
+        if backend not in facts.deterministic_backends:
             problem = (
                 f"SGLang {ctx.target.release} runs deterministic inference only with "
-                f"{', '.join(sorted(allowed))}"
+                f"{', '.join(sorted(facts.deterministic_backends))}"
             )
-        elif mla_checked and backend not in mla_allowed:
+        elif mla_checked and backend not in facts.mla_backends:
             problem = (
-                f"SGLang {ctx.target.release} allows only {', '.join(sorted(mla_allowed))} "
+                f"SGLang {ctx.target.release} allows only {', '.join(sorted(facts.mla_backends))} "
                 f"for absorbed-MLA models such as {ctx.model.architecture}"
             )
-        elif (reason := _runs_on(backend, ctx.gpu, mla, ctx.release)) is not None:
+        elif (reason := _runs_on(backend, ctx.gpu, mla, ctx)) is not None:
             problem = reason
         elif backend == "fa3" and ctx.args.kv_cache_dtype == "fp8_e5m2":
             problem = "fa3 does not read an fp8_e5m2 KV cache; triton does"
         if problem is not None:
-            outcomes.append(
-                Decision(name, choice, "attention_backend", f"{problem}; detargs picks: {why}")
-            )
+            outcomes.append(Decision(field=name, value=choice,
+                                     reason=f"{problem}; detargs picks: {why}"))
         else:
-            outcomes.append(
-                Decision(
-                    name, backend, "attention_backend",
-                    f"{backend} is kept: SGLang {ctx.target.release} runs it deterministically "
-                    f"and it runs on {ctx.gpu.target}",
-                    kind="note",
-                )
-            )  # fmt: skip
+            outcomes.append(Decision(
+                field=name, value=backend, kind="note",
+                reason=f"{backend} is kept: SGLang {ctx.target.release} runs it "
+                f"deterministically and it runs on {ctx.gpu.target}",
+            ))
     if ctx.args.attention_backend is None and not ctx.is_set("attention_backend"):
-        outcomes.append(Decision("attention_backend", choice, "attention_backend", why))
+        outcomes.append(Decision(field="attention_backend", value=choice, reason=why))
     outcomes.append(_family_note(ctx.model))
-    return tuple(outcomes)
+    return tuple(outcomes)  # fmt: skip
 
 
 def _family_note(model: ModelFacts) -> Decision:
@@ -365,27 +277,23 @@ def _family_note(model: ModelFacts) -> Decision:
                   "MLA backend list applies")  # fmt: skip
     else:
         reason = f"{model.detail}: not an absorbed-MLA model"
-    return Decision("model", model.architecture, "attention_backend", reason, kind="note")
+    return Decision(field="model", value=model.architecture, reason=reason, kind="note")
 
 
 def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
     """Sets `--sampling-backend pytorch`: pytorch sampling is batch-invariant, flashinfer's
     is not. SGLang replaces any other sampling backend silently; detargs makes it a
     conflict instead. An explicit `ascend` is kept from 0.5.13, as SGLang does."""
-    if ctx.args.sampling_backend == "ascend" and ctx.since("0.5.13"):
+    if ctx.args.sampling_backend == "ascend" and ctx.facts.keeps_ascend_sampling:
         return (
-            Decision(
-                "sampling_backend", "ascend", "sampling_backend",
-                "an explicit ascend sampling backend is kept, as SGLang does from 0.5.13",
-                kind="note",
-            ),
+            Decision(field="sampling_backend", value="ascend", kind="note",
+                     reason="an explicit ascend sampling backend is kept, as SGLang does "
+                     "from 0.5.13"),
         )  # fmt: skip
     return (
-        Decision(
-            "sampling_backend", "pytorch", "sampling_backend",
-            "pytorch sampling is batch-invariant; flashinfer's sampling kernels are not "
-            "(SGLang replaces any other sampling backend silently)",
-        ),
+        Decision(field="sampling_backend", value="pytorch",
+                 reason="pytorch sampling is batch-invariant; flashinfer's sampling kernels "
+                 "are not (SGLang replaces any other sampling backend silently)"),
     )  # fmt: skip
 
 
@@ -402,29 +310,29 @@ def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
     `--enable-breakable-cuda-graph`, `--enforce-piecewise-cuda-graph`, a prefill backend in
     `--cuda-graph-config`) is a conflict; `--disable-cuda-graph` and
     `--disable-prefill-cuda-graph` already settle it."""
-    rule = "piecewise_cuda_graph"
-    default = prefill_graph_by_default(ctx.release)
-    requests = _prefill_graph_requests(ctx, rule, default)
+    default = ctx.facts.prefill_graph
+    requests = _prefill_graph_requests(ctx, default)
     if default is not None and default.phase_settings:
         if ctx.args.disable_cuda_graph:
-            return (*requests, _settled(rule, "--disable-cuda-graph turns every CUDA graph off"))
+            return (*requests, _settled("--disable-cuda-graph turns every CUDA graph off"))
         if ctx.args.extra.get("disable_prefill_cuda_graph"):
-            return (*requests, _settled(rule, "--disable-prefill-cuda-graph turns it off"))
+            return (*requests, _settled("--disable-prefill-cuda-graph turns it off"))
         if _graph_config_prefill(ctx) is not None:
             # a prefill backend other than disabled is one of the requests above
-            return (*requests, _settled(rule, "--cuda-graph-config sets the prefill backend"))
+            return (*requests, _settled("--cuda-graph-config sets the prefill backend"))
     if default is None:
         if requests:
             return requests
         return (
-            Decision(
-                rule, None, rule,
-                f"SGLang {ctx.target.release} runs prefill eagerly unless asked for "
-                "piecewise CUDA graphs: nothing to turn off",
-                kind="note",
-            ),
+            Decision(field="piecewise_cuda_graph", value=None, kind="note",
+                     reason=f"SGLang {ctx.target.release} runs prefill eagerly unless asked "
+                     "for piecewise CUDA graphs: nothing to turn off"),
         )  # fmt: skip
-    return (*requests, Decision(rule, False, rule, _prefill_graph_reason(ctx, default)))
+    return (
+        *requests,
+        Decision(field="piecewise_cuda_graph", value=False,
+                 reason=_prefill_graph_reason(ctx, default)),
+    )  # fmt: skip
 
 
 def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
@@ -432,11 +340,11 @@ def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
     off = " ".join(encode_argv(LaunchValues.of({"piecewise_cuda_graph": False}), ctx.target))
     if not default.turned_off_by_sglang:
         return (
-            f"SGLang {release} captures prefill in a breakable CUDA graph by default: CUDA "
-            "graph segments with eager breaks at attention, replayed at padded token-bucket "
-            "sizes and run eagerly beyond them, so whether a prefill is padded or exact "
-            "depends on the batch around it; it is the piecewise CUDA graph's successor, and "
-            "SGLang's deterministic mode stopped turning it off in 0.5.15 only because its "
+            f"SGLang {release} captures prefill in a {default.name} CUDA graph by default: "
+            "CUDA graph segments with eager breaks at attention, replayed at padded "
+            "token-bucket sizes and run eagerly beyond them, so whether a prefill is padded or "
+            "exact depends on the batch around it; it is the piecewise CUDA graph's successor, "
+            "and SGLang's deterministic mode stopped turning it off in 0.5.15 only because its "
             f"rule checks for tc_piecewise. detargs writes {off}; decode CUDA graphs stay on. "
             "(One H200 run of SGLang 0.5.17 with a 2-layer random-weight model found the "
             "breakable graph batch-invariant; one tiny model is no guarantee. To keep it, "
@@ -450,9 +358,9 @@ def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
     )
 
 
-def _settled(rule: str, how: str) -> Decision:
-    return Decision(rule, False, rule, f"prefill CUDA graphs are already off: {how}",
-                    kind="note")  # fmt: skip
+def _settled(how: str) -> Decision:
+    return Decision(field="piecewise_cuda_graph", value=False, kind="note",
+                    reason=f"prefill CUDA graphs are already off: {how}")  # fmt: skip
 
 
 _PREFILL_GRAPH_OFF: Final = (
@@ -461,29 +369,28 @@ _PREFILL_GRAPH_OFF: Final = (
 )
 
 
-def _prefill_graph_requests(
-    ctx: Context, rule: str, default: PrefillGraph | None
-) -> tuple[Outcome, ...]:
+def _prefill_graph_requests(ctx: Context, default: PrefillGraph | None) -> tuple[Outcome, ...]:
     """One decision per way the user asked for a prefill CUDA graph, each dropping it."""
     outcomes: list[Outcome] = []
     if ctx.args.piecewise_cuda_graph is True:
         # where prefill runs eagerly by default, dropping the request is enough
-        outcomes.append(Decision(rule, False if default else None, rule, _PREFILL_GRAPH_OFF))
+        outcomes.append(Decision(field="piecewise_cuda_graph", value=False if default else None,
+                                 reason=_PREFILL_GRAPH_OFF))
     backend = ctx.args.extra.get(PREFILL_GRAPH_DEST)
     if backend is not None:  # breakable or full: the codec keeps the rest in the field
-        outcomes.append(Decision(f"extra.{PREFILL_GRAPH_DEST}", None, rule,
-                                 f"a {backend} prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
+        outcomes.append(Decision(field=f"extra.{PREFILL_GRAPH_DEST}", value=None,
+                                 reason=f"a {backend} prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
     if ctx.args.extra.get("enable_breakable_cuda_graph"):
-        outcomes.append(Decision("extra.enable_breakable_cuda_graph", None, rule,
-                                 f"a breakable prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
+        outcomes.append(Decision(field="extra.enable_breakable_cuda_graph", value=None,
+                                 reason=f"a breakable prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
     config_backend = _graph_config_prefill(ctx)
     if config_backend not in (None, "disabled"):
         settings = json.loads(ctx.args.extra["cuda_graph_config"])  # type: ignore[arg-type]
         settings["prefill"]["backend"] = "disabled"
-        outcomes.append(Decision("extra.cuda_graph_config", json.dumps(settings), rule,
-                                 f"its prefill backend {config_backend}: {_PREFILL_GRAPH_OFF}; "
-                                 "detargs writes it as disabled"))
-    return tuple(outcomes)
+        outcomes.append(Decision(field="extra.cuda_graph_config", value=json.dumps(settings),
+                                 reason=f"its prefill backend {config_backend}: "
+                                 f"{_PREFILL_GRAPH_OFF}; detargs writes it as disabled"))
+    return tuple(outcomes)  # fmt: skip
 
 
 def _graph_config_prefill(ctx: Context) -> str | None:
@@ -506,16 +413,14 @@ def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
     # prefill/decode backends, when given, run beside (or instead of) the main one
     backends = [ctx.args.attention_backend, ctx.args.prefill_attention_backend,
                 ctx.args.decode_attention_backend]  # fmt: skip
-    capable = radix_backends(ctx.release)
+    capable = ctx.facts.radix_backends
     backend = next((name for name in backends if name is not None and name not in capable), None)
     if backend is None:
         return ()
     return (
-        Decision(
-            "disable_radix_cache", True, "radix_cache",
-            f"the radix cache is not batch-invariant with {backend} in SGLang "
-            f"{ctx.target.release} (only {', '.join(sorted(capable))} keep it)",
-        ),
+        Decision(field="disable_radix_cache", value=True,
+                 reason=f"the radix cache is not batch-invariant with {backend} in SGLang "
+                 f"{ctx.target.release} (only {', '.join(sorted(capable))} keep it)"),
     )  # fmt: skip
 
 
@@ -528,25 +433,23 @@ def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
     `Resolution.env`, never into `os.environ`."""
     if ctx.args.tp_size <= 1:
         return ()
-    rule = "tensor_parallel"
     why = f"with --tp-size {ctx.args.tp_size} the all-reduce must add in a fixed order"
-    if ctx.gpu.vendor == "amd" and ctx.since("0.5.7"):
-        return _rocm_tensor_parallel(ctx, rule, why)
+    if ctx.gpu.vendor == "amd" and ctx.facts.rocm_one_stage_all_reduce:
+        return _rocm_tensor_parallel(ctx, why)
     outcomes: list[Outcome] = [
-        Decision("disable_custom_all_reduce", True, rule,
-                 f"{why}: SGLang's custom all-reduce kernel does not"),
-        Decision("NCCL_ALGO", "allreduce:tree", rule,
-                 f"{why}: NCCL's tree all-reduce does; SGLang sets it inside the server",
-                 kind="env"),
+        Decision(field="disable_custom_all_reduce", value=True,
+                 reason=f"{why}: SGLang's custom all-reduce kernel does not"),
+        Decision(field="NCCL_ALGO", value="allreduce:tree", kind="env",
+                 reason=f"{why}: NCCL's tree all-reduce does; SGLang sets it inside the server"),
     ]  # fmt: skip
-    if ctx.since("0.5.18"):
+    if ctx.facts.pins_nccl_channels:
         channels, source = _channels(ctx)
         fixed = f"a fixed NCCL channel count keeps the reduction order fixed ({source})"
         outcomes += [
-            Decision("enable_torch_symm_mem", False, rule,
-                     f"{why}: torch symmetric-memory all-reduce does not"),
-            Decision("NCCL_MIN_NCHANNELS", channels, rule, fixed, kind="env"),
-            Decision("NCCL_MAX_NCHANNELS", channels, rule, fixed, kind="env"),
+            Decision(field="enable_torch_symm_mem", value=False,
+                     reason=f"{why}: torch symmetric-memory all-reduce does not"),
+            Decision(field="NCCL_MIN_NCHANNELS", value=channels, reason=fixed, kind="env"),
+            Decision(field="NCCL_MAX_NCHANNELS", value=channels, reason=fixed, kind="env"),
         ]  # fmt: skip
     return tuple(outcomes)
 
@@ -562,62 +465,60 @@ def _channels(ctx: Context) -> tuple[str, str]:
     return "8", "SGLang 0.5.18+ pins 8"
 
 
-def _rocm_tensor_parallel(ctx: Context, rule: str, why: str) -> tuple[Outcome, ...]:
-    # From 0.5.7 SGLang runs a one-stage all-reduce on ROCm, which is deterministic; turning
-    # it off above tp 2 falls back to RCCL in every such release, though only 0.5.23 says so
+def _rocm_tensor_parallel(ctx: Context, why: str) -> tuple[Outcome, ...]:
+    # SGLang's one-stage all-reduce on ROCm is deterministic; turning it off above tp 2
+    # falls back to RCCL in every such release, though only 0.5.23 says so
     if ctx.args.tp_size > 2 and ctx.args.disable_custom_all_reduce:
         return (
-            Decision(
-                "disable_custom_all_reduce", False, rule,
-                f"{why}: on ROCm above --tp-size 2, --disable-custom-all-reduce sends it "
-                "through RCCL, which is not batch-invariant (SGLang 0.5.23 refuses it)",
-            ),
+            Decision(field="disable_custom_all_reduce", value=False,
+                     reason=f"{why}: on ROCm above --tp-size 2, --disable-custom-all-reduce "
+                     "sends it through RCCL, which is not batch-invariant (SGLang 0.5.23 "
+                     "refuses it)"),
         )  # fmt: skip
     return (
-        Decision(
-            "disable_custom_all_reduce", ctx.args.disable_custom_all_reduce, rule,
-            f"{why}: on ROCm SGLang's one-stage all-reduce does, with no NCCL settings",
-            kind="note",
-        ),
+        Decision(field="disable_custom_all_reduce", value=ctx.args.disable_custom_all_reduce,
+                 kind="note", reason=f"{why}: on ROCm SGLang's one-stage all-reduce does, "
+                 "with no NCCL settings"),
     )  # fmt: skip
 
 
-def release_incompatibilities(ctx: Context) -> tuple[Outcome, ...]:
-    """What a given SGLang release refuses next to deterministic inference: rejection
-    sampling (0.5.14–0.5.22), `--moe-a2a-backend deepep_v2` (0.5.19–0.5.20) and UNO
-    speculative decoding (0.5.20 on), each caught before launch."""
-    rule = "release_incompatibilities"
-    release = ctx.target.release
-    outcomes: list[Outcome] = []
-    rejection = ctx.args.extra.get("speculative_use_rejection_sampling")
-    if rejection and ctx.since("0.5.14") and not ctx.since("0.5.23"):
-        outcomes.append(
-            Decision(
-                "extra.speculative_use_rejection_sampling", False, rule,
-                "--speculative-use-rejection-sampling draws from a global RNG in SGLang "
-                f"{release}, "
-                "which is not batch-invariant (allowed on CUDA from 0.5.23)",
-            )
-        )  # fmt: skip
-    a2a = ctx.args.extra.get("moe_a2a_backend")
-    if a2a == "deepep_v2" and ctx.since("0.5.19") and not ctx.since("0.5.21"):
-        outcomes.append(
-            Decision(
-                "extra.moe_a2a_backend", "deepep", rule,
-                f"--moe-a2a-backend deepep_v2 in SGLang {release} does not pass deterministic "
-                "sorting to DeepEP; deepep does",
-            )
-        )  # fmt: skip
+def rejection_sampling(ctx: Context) -> tuple[Outcome, ...]:
+    """Drops `--speculative-use-rejection-sampling` where the release refuses it next to
+    deterministic inference (0.5.14–0.5.22): its sampling kernel draws from a global RNG."""
+    if not (ctx.args.extra.get("speculative_use_rejection_sampling")
+            and ctx.facts.refuses_rejection_sampling):  # fmt: skip
+        return ()
+    return (
+        Decision(field="extra.speculative_use_rejection_sampling", value=False,
+                 reason="--speculative-use-rejection-sampling draws from a global RNG in "
+                 f"SGLang {ctx.target.release}, which is not batch-invariant (allowed on CUDA "
+                 "from 0.5.23)"),
+    )  # fmt: skip
+
+
+def deepep_v2(ctx: Context) -> tuple[Outcome, ...]:
+    """Replaces `--moe-a2a-backend deepep_v2` with `deepep` where the release does not pass
+    deterministic sorting to DeepEP v2 (0.5.19–0.5.20), which SGLang refuses."""
+    if ctx.args.extra.get("moe_a2a_backend") != "deepep_v2" or not ctx.facts.refuses_deepep_v2:
+        return ()
+    return (
+        Decision(field="extra.moe_a2a_backend", value="deepep",
+                 reason=f"--moe-a2a-backend deepep_v2 in SGLang {ctx.target.release} does not "
+                 "pass deterministic sorting to DeepEP; deepep does"),
+    )  # fmt: skip
+
+
+def uno_speculative(ctx: Context) -> tuple[Outcome, ...]:
+    """Refuses UNO speculative decoding (0.5.20 on), which samples without per-request
+    seeds; no value of it can be deterministic."""
     algorithm = ctx.args.speculative_algorithm
-    if algorithm is not None and algorithm.upper() == "UNO" and ctx.since("0.5.20"):
-        outcomes.append(
-            Refusal(
-                "speculative_algorithm", algorithm, rule,
-                "UNO speculative decoding samples without per-request seeds, so it cannot be "
-                "deterministic; choose another --speculative-algorithm or drop it",
-            )
-        )  # fmt: skip
-    return tuple(outcomes)
+    if algorithm is None or algorithm.upper() != "UNO" or not ctx.facts.refuses_uno:
+        return ()
+    return (
+        Refusal(field="speculative_algorithm", value=algorithm,
+                reason="UNO speculative decoding samples without per-request seeds, so it "
+                "cannot be deterministic; choose another --speculative-algorithm or drop it"),
+    )  # fmt: skip
 
 
 _FP8_KV_CACHE: Final = frozenset({"fp8_e5m2", "fp8_e4m3", "mxfp8"})
@@ -632,14 +533,11 @@ def fp8_kv_cache(ctx: Context) -> tuple[Outcome, ...]:
     if dtype not in _FP8_KV_CACHE:
         return ()
     return (
-        Caution(
-            "fp8_kv_cache",
-            f"--kv-cache-dtype {dtype}: outputs stay batch-invariant, but prefill and decode "
-            "logprobs of the same tokens differ (prefill attends over unquantised keys and "
-            "values, decode reads the fp8 cache; SGLang issue 25790), so compare logprobs "
-            "of one phase only",
-        ),
-    )
+        Caution(text=f"--kv-cache-dtype {dtype}: outputs stay batch-invariant, but prefill "
+                "and decode logprobs of the same tokens differ (prefill attends over "
+                "unquantised keys and values, decode reads the fp8 cache; SGLang issue "
+                "25790), so compare logprobs of one phase only"),
+    )  # fmt: skip
 
 
 RULES: Final[tuple[Rule, ...]] = (
@@ -649,7 +547,9 @@ RULES: Final[tuple[Rule, ...]] = (
     piecewise_cuda_graph,
     radix_cache,
     tensor_parallel,
-    release_incompatibilities,
+    rejection_sampling,
+    deepep_v2,
+    uno_speculative,
     fp8_kv_cache,
 )
 """The rules, in the order they run; a later rule sees earlier decisions."""
