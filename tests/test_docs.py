@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from detargs import _reference
-from detargs.argv import parse_argv
+from detargs._argv_read import read_values
 from detargs.cli import _parser, main
 from detargs.version import target_version
 
@@ -320,7 +320,7 @@ def test_readme_shell_commands_parse() -> None:
             ours, sglang = ours[:at], ours[at + 1 :]
         options = _parser().parse_args(ours)
         version = getattr(options, "sglang_version", None)
-        parse_argv(sglang, target_version(version))
+        read_values(sglang, target_version(version))
 
 
 def test_readme_first_command_runs_without_a_gpu() -> None:

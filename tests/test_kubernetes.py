@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from detargs.argv import read_argv
+from detargs._argv_read import read_values
 from detargs.cli import _parser
 from detargs.nodes import node_placement
 from detargs.plan import make_plan
@@ -63,7 +63,7 @@ def test_the_group_size_is_the_plan_node_count_and_each_pod_gets_its_rank() -> N
     gpus = int(group["leaderTemplate"]["spec"]["containers"][0]["resources"]["limits"][
         "nvidia.com/gpu"])
     target = target_version("0.5.23")
-    args, _ = read_argv(words[words.index("--") + 1 :], target)
+    args, _ = read_values(words[words.index("--") + 1 :], target)
     plan = make_plan(args, nnodes=nnodes, device=f"h100x{gpus}", sglang_version=target)
     argvs = []
     for index in range(group["size"]):

@@ -23,17 +23,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from detargs._argv_read import read_values
 from detargs.args import ServerArgs
-from detargs.argv import from_argv, parse_argv, read_argv, to_argv
+from detargs.argv import from_argv, to_argv
 from detargs.catalogue import Catalogue, Flag, catalogue_for, releases
 from detargs.cli import main
 from detargs.detection import detect
 from detargs.device import DeviceInfo
 from detargs.errors import DetargsError, DetargsWarning, InvalidArgsError
 from detargs.profiles import profile_names
-from detargs.resolution import Resolution, resolve
+from detargs.resolution import Resolution, _resolve_record, resolve
 from detargs.testing import NVML_ERROR_CODES, FakeNvml
-from detargs.version import target_version
+from detargs.version import TargetVersion, target_version
 
 RELEASES = releases()
 PROFILES = profile_names()
@@ -414,6 +415,11 @@ def test_without_deterministic_mode_resolution_changes_nothing(
 # --- (f) the plain record (the CLI's path) and ServerArgs read and resolve alike ----------
 
 
+def _parse(argv: list[str], target: TargetVersion) -> tuple[ServerArgs, list[str]]:
+    values, notes = read_values(argv, target)
+    return ServerArgs.from_values(values), notes
+
+
 @given(st.sampled_from(RELEASES).flatmap(lambda release: st.tuples(st.just(release),
                                                                    argvs(release))))
 def test_the_plain_reader_accepts_and_refuses_what_server_args_does(
@@ -421,8 +427,8 @@ def test_the_plain_reader_accepts_and_refuses_what_server_args_does(
 ) -> None:
     release, argv = case
     target = target_version(release)
-    plain = only_detargs_errors(lambda: read_argv(argv, target))
-    model = only_detargs_errors(lambda: parse_argv(argv, target))
+    plain = only_detargs_errors(lambda: read_values(argv, target))
+    model = only_detargs_errors(lambda: _parse(argv, target))
     if isinstance(plain, DetargsError) or isinstance(model, DetargsError):
         assert type(plain) is type(model)
         assert str(plain) == str(model)
@@ -443,7 +449,8 @@ def test_resolving_the_plain_record_is_resolving_server_args(
             lambda: resolve(args, device, release, on_conflict, environ=environ)
         )
         plain = only_detargs_errors(
-            lambda: resolve(args.values(), device, release, on_conflict, environ=environ)
+            lambda: _resolve_record(args.values(), target_version(release), on_conflict,
+                                    device=device, environ=environ)
         )
     if isinstance(model, DetargsError):
         assert type(plain) is type(model)

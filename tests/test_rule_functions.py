@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from detargs import rules
-from detargs.argv import read_argv
+from detargs._argv_read import read_values
 from detargs.model import model_facts
 from detargs.profiles import profile
 from detargs.rules import RULES, Caution, Context, Decision, Outcome, Refusal
@@ -26,7 +26,7 @@ def rule_context(
     environ: dict[str, str] | None = None,
 ) -> Context:
     target = target_version(release)
-    values, _ = read_argv(["--enable-deterministic-inference", *argv], target)
+    values, _ = read_values(["--enable-deterministic-inference", *argv], target)
     model = model_facts(values.model_path, model_arch)
     return Context.of(values, gpu=profile(device).launch_gpu(), target=target, model=model,
                       environ=environ)
@@ -148,7 +148,7 @@ def test_every_rule_has_direct_cases() -> None:
 
 def test_rl_target_implies_deterministic_inference() -> None:
     target = target_version("0.5.23")
-    values, _ = read_argv(["--rl-on-policy-target", "fsdp"], target)
+    values, _ = read_values(["--rl-on-policy-target", "fsdp"], target)
     context = Context.of(values, gpu=profile("h100").launch_gpu(), target=target,
                          model=model_facts(None))  # fmt: skip
     assert shape(rules.implied_by_rl_target(context)) == [

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detargs._argv_read import read_values
 from detargs._values import DEFAULTS, FIELDS, RANGED, LaunchValues, out_of_range
 from detargs.args import ServerArgs
-from detargs.argv import read_argv
 from detargs.catalogue import catalogue_for, releases
 from detargs.errors import InvalidArgsError
-from detargs.resolution import resolve
+from detargs.resolution import _resolve_record
 from detargs.version import target_version
 
 
@@ -64,7 +64,7 @@ def _literal_choices(name: str) -> set[str]:
     ],
 )
 def test_every_choice_a_release_accepts_is_a_value_of_the_field(name: str) -> None:
-    # read_argv trusts the catalogue's choices; ServerArgs checks its Literal: they must agree
+    # read_values trusts the catalogue's choices; ServerArgs checks its Literal: they must agree
     allowed = _literal_choices(name)
     assert allowed
     for release in releases():
@@ -107,7 +107,7 @@ def test_the_argv_reader_refuses_out_of_range_values_as_server_args_does(
 ) -> None:
     # every problem is listed, each under the flag name ServerArgs gives its field
     with pytest.raises(InvalidArgsError) as from_argv_error:
-        read_argv(argv, target_version(release))
+        read_values(argv, target_version(release))
     with pytest.raises(InvalidArgsError) as model_error:
         ServerArgs(**fields)
     assert str(from_argv_error.value) == str(model_error.value)
@@ -116,5 +116,5 @@ def test_the_argv_reader_refuses_out_of_range_values_as_server_args_does(
 
 def test_resolve_checks_a_plain_record_it_is_given() -> None:
     with pytest.raises(InvalidArgsError, match="--tp-size: must be at least 1"):
-        resolve(LaunchValues.of({"tp_size": 0, "enable_deterministic_inference": True}),
-                device="h100", sglang_version="0.5.23")  # fmt: skip
+        _resolve_record(LaunchValues.of({"tp_size": 0, "enable_deterministic_inference": True}),
+                        target_version("0.5.23"), device="h100")  # fmt: skip

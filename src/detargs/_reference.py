@@ -25,8 +25,9 @@ from typing import Final, TypeVar
 from packaging.version import Version
 
 from . import rules
+from ._argv_read import read_values
+from ._argv_write import encode_values
 from .args import ServerArgs
-from .argv import encode_argv, parse_argv
 from .catalogue import releases
 from .errors import ConflictError, InvalidArgsError
 from .releases import release_facts
@@ -152,8 +153,8 @@ def _release_row(release: str) -> tuple[str, ...]:
         _names(facts.deterministic_backends),
         _names(facts.radix_backends),
         prefill,
-        _code(encode_argv(ServerArgs(piecewise_cuda_graph=False).values(), target)),
-        _code(encode_argv(ServerArgs(cuda_graph_max_bs=8).values(), target)[:1]),
+        _code(encode_values(ServerArgs(piecewise_cuda_graph=False).values(), target)),
+        _code(encode_values(ServerArgs(cuda_graph_max_bs=8).values(), target)[:1]),
         ", ".join(tp_args + tp_env),
     )
 
@@ -258,7 +259,8 @@ _PROBES: Final = (
 def _probe(release: str, rule: str, words: Sequence[str]) -> str:
     target = target_version(release)
     try:
-        args, _ = parse_argv(["--enable-deterministic-inference", *words], target)
+        values, _ = read_values(["--enable-deterministic-inference", *words], target)
+        args = ServerArgs.from_values(values)
     except InvalidArgsError:
         return "— (not a flag or value of this release)"
     try:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
+from . import _prefill_graph
+
 __all__ = [
     "ATTENTION_BACKENDS",
     "DEFAULTS",
@@ -33,7 +35,6 @@ __all__ = [
     "LaunchValues",
     "SamplingBackend",
     "out_of_range",
-    "prefill_graph_clash",
     "refusal",
 ]
 
@@ -56,26 +57,20 @@ KvCacheDtype = Literal[
 ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tuple[float, ...]
 """A passthrough flag's value: typed as the catalogue types it; lists are tuples."""
 
-PREFILL_GRAPH_DEST: Final = "cuda_graph_backend_prefill"
-"""The dest of ``--cuda-graph-backend-prefill`` (0.5.14 on)."""
-PREFILL_GRAPH_PIECEWISE: Mapping[str, bool] = {"tc_piecewise": True, "disabled": False}
-"""The prefill CUDA-graph backends (0.5.14 on) that are the ``piecewise_cuda_graph`` field."""
+PREFILL_GRAPH_DEST: Final = _prefill_graph.DEST
+PREFILL_GRAPH_PIECEWISE: Final = _prefill_graph.PIECEWISE
 
 FIELD_DESTS: Mapping[str, tuple[str, ...]] = {
     "cuda_graph_max_bs": ("cuda_graph_max_bs", "cuda_graph_max_bs_decode"),
     # up to 0.5.13 argparse names these after the long alias; SGLang copies them over
     "tp_size": ("tensor_parallel_size", "tp_size"),
     "dp_size": ("data_parallel_size", "dp_size"),
-    "piecewise_cuda_graph": (
-        "enable_piecewise_cuda_graph",
-        "enforce_piecewise_cuda_graph",
-        "disable_piecewise_cuda_graph",
-    ),
+    _prefill_graph.FIELD: _prefill_graph.SWITCHES,
 }
 """Fields whose argparse dest differs from their name, or changed between releases.
 
 Any other field's dest is its name. ``cuda_graph_backend_prefill`` also carries the
-piecewise choice from 0.5.14 on; the codec handles that one by value."""
+piecewise choice from 0.5.14 on; ``detargs._prefill_graph`` handles that one by value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,22 +180,7 @@ def refusal(values: Mapping[str, Any]) -> str | None:
         for name in FIELDS
         if name in values and (problem := out_of_range(name, values[name])) is not None
     ]
-    clash = prefill_graph_clash(values.get("piecewise_cuda_graph"), values.get("extra", {}))
+    clash = _prefill_graph.clash(values.get("piecewise_cuda_graph"), values.get("extra", {}))
     if clash is not None:
         parts.append(clash)
     return "invalid server arguments: " + "; ".join(parts) if parts else None
-
-
-def prefill_graph_clash(piecewise: bool | None, extra: Mapping[str, Any]) -> str | None:
-    """Why ``piecewise_cuda_graph`` and ``extra`` cannot stand together, or ``None``."""
-    if extra.get(PREFILL_GRAPH_DEST) in PREFILL_GRAPH_PIECEWISE:
-        return (
-            f"cuda_graph_backend_prefill={extra[PREFILL_GRAPH_DEST]!r} says whether prefill "
-            "uses piecewise CUDA graphs: set piecewise_cuda_graph instead"
-        )
-    if piecewise is not None and PREFILL_GRAPH_DEST in extra:
-        return (
-            "piecewise_cuda_graph and extra['cuda_graph_backend_prefill'] both choose the "
-            "prefill CUDA graph backend: keep one"
-        )
-    return None

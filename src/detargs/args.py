@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._prefill_graph import clash as prefill_graph_clash
 from ._values import (
     ATTENTION_BACKENDS,
     FIELD_DESTS,
@@ -45,7 +46,6 @@ from ._values import (
     LaunchValues,
     SamplingBackend,
     out_of_range,
-    prefill_graph_clash,
 )
 from .errors import InvalidArgsError
 

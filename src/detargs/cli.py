@@ -32,11 +32,10 @@ import errno
 import os
 import shlex
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from .errors import DetargsError, DetargsWarning, InvalidArgsError
+from .errors import DetargsError, InvalidArgsError
 
 if TYPE_CHECKING:
     from .resolution import Resolution
@@ -119,16 +118,11 @@ def _run(words: list[str], out: TextIO) -> int:
              f"{options.command} --device h100 -- --model-path MODEL "
              "--enable-deterministic-inference")  # fmt: skip
         return 2
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DetargsWarning)
-        try:
-            code = _COMMANDS[options.command](options, sglang, out)
-        except DetargsError as error:
-            _report(caught)
-            _say(f"detargs: error: {error}")
-            return error.exit_code
-    _report(caught)
-    return code
+    try:
+        return _COMMANDS[options.command](options, sglang, out)
+    except DetargsError as error:
+        _say(f"detargs: error: {error}")
+        return error.exit_code
 
 
 def _split(words: list[str]) -> tuple[list[str], list[str]]:
@@ -317,34 +311,39 @@ def _plan_launch_options(command: argparse.ArgumentParser) -> None:
 
 
 def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
-    from .argv import read_argv
-    from .resolution import DEFAULT_LAUNCHER, resolve
+    from ._argv_read import read_values
+    from .resolution import DEFAULT_LAUNCHER, _resolve_record
     from .version import target_version
 
     target = target_version(options.sglang_version)
-    _warn_all(target.warnings)
+    assumed = list(target.warnings)  # said with an error too: they may explain it
     try:
-        args, notes = read_argv(sglang, target)
-    except InvalidArgsError as error:
-        if error.flag in _OWN_OPTIONS:
-            raise InvalidArgsError(
-                f"{error.flag} is a detargs option, not an SGLang flag: put it before --, "
-                f"as in: detargs {options.command} {error.flag} ... -- <sglang args>",
-                flag=error.flag,
-            ) from None
+        try:
+            values, notes = read_values(sglang, target)
+        except InvalidArgsError as error:
+            if error.flag in _OWN_OPTIONS:
+                raise InvalidArgsError(
+                    f"{error.flag} is a detargs option, not an SGLang flag: put it before --, "
+                    f"as in: detargs {options.command} {error.flag} ... -- <sglang args>",
+                    flag=error.flag,
+                ) from None
+            raise
+        assumed += notes
+        launcher = DEFAULT_LAUNCHER if options.launcher is None else _launcher(options.launcher)
+        resolution = _resolve_record(
+            values,
+            target,
+            options.on_conflict,
+            notes=notes,
+            device=options.device,
+            model_arch=options.model_arch,
+            gpu_index=options.gpu_index,
+            launcher=launcher,
+        )
+    except DetargsError:
+        _warn_all(assumed)
         raise
-    _warn_all(notes)
-    launcher = DEFAULT_LAUNCHER if options.launcher is None else _launcher(options.launcher)
-    resolution = resolve(
-        args,
-        device=options.device,
-        sglang_version=target,
-        on_conflict=options.on_conflict,
-        model_arch=options.model_arch,
-        gpu_index=options.gpu_index,
-        launcher=launcher,
-    )
-    _warn_all([text for text in resolution.warnings if text not in target.warnings])
+    _warn_all(resolution.warnings)
     if target.source == "newest":
         _say(f"detargs: note: resolved for SGLang {target.release}, the newest catalogued "
              "release: no --sglang-version was given and no sglang is installed here; pass "
@@ -391,13 +390,13 @@ def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
 
 
 def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    from .argv import read_argv
+    from ._argv_read import read_values
     from .plan import make_plan
     from .resolution import DEFAULT_LAUNCHER
     from .version import target_version
 
     target = target_version(options.sglang_version)
-    args, notes = read_argv(sglang, target)
+    args, notes = read_values(sglang, target)
     _warn_all(notes)
     plan = make_plan(args, nnodes=options.nnodes, device=options.device,
                      node_reports=options.node_report, sglang_version=target,
@@ -490,6 +489,7 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
 
     info = detect(options.device)
     _emit(info.to_json(indent=2) if options.json else info.describe(), out)
+    _warn_all(info.warnings)
     return 0
 
 
@@ -516,7 +516,7 @@ def _flag_report(written: str, release: str, pinned: bool) -> list[str]:
     A name no release defines is read as that release's parser reads it (``--tp`` is a
     unique prefix of ``--tp-size``), else it gets a did-you-mean over every release.
     """
-    from .argv import flag_problem
+    from ._flag_messages import flag_problem
     from .catalogue import catalogue_for, flag_history, known_options
 
     name = written if written.startswith("-") else f"--{written}"
@@ -711,11 +711,6 @@ def _flush_stderr() -> None:
 def _warn_all(texts: Sequence[str]) -> None:
     for text in texts:
         _say(f"detargs: warning: {text}")
-
-
-def _report(caught: list[warnings.WarningMessage]) -> None:
-    for item in caught:
-        _say(f"detargs: warning: {item.message}")
 
 
 _COMMANDS = {

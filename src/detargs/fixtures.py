@@ -37,8 +37,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from . import _session
+from ._argv_read import read_values
+from ._argv_write import flag_name
 from .args import ServerArgs
-from .argv import flag_name, parse_argv
 from .device import DeviceInfo
 from .errors import InvalidArgsError
 from .resolution import Resolution, resolve
@@ -102,8 +103,8 @@ class DeterministicServerMixin:
                 "quoted values)",
                 flag="extra_args",
             )
-        parsed, _ = parse_argv(list(extra_args), target)
-        fields = parsed.user_set()
+        parsed, _ = read_values(list(extra_args), target)
+        fields = parsed.set_values()
         declared = cls._declared()
         clashes = [
             f"{attribute} = {value!r} (class attribute) and {flag_name(field, target.release)} "

@@ -26,7 +26,7 @@ from typing import Any, Final, TypeAlias
 
 from detargs._visible import PhysicalGpu, VisibleEntry, visible_devices
 from detargs.device import ComputeCapability, DeviceInfo, GpuInfo, MigInfo
-from detargs.errors import DetargsWarning, DeviceDetectionError
+from detargs.errors import DeviceDetectionError
 
 __all__ = ["NvmlModule", "error_message", "probe"]
 
@@ -237,8 +237,9 @@ def probe(environ: Mapping[str, str] | None = None, nvml: NvmlModule | None = No
     ``environ`` (default ``os.environ``) supplies ``CUDA_VISIBLE_DEVICES`` and
     ``CUDA_DEVICE_ORDER``; ``nvml`` (default: ``import pynvml``) may be a
     ``detargs.testing.FakeNvml``. Warnings about assumptions (e.g. CUDA's device order
-    on mixed machines) are stored in ``DeviceInfo.warnings`` and emitted as
-    ``DetargsWarning``. Raises ``DeviceDetectionError`` on any failure.
+    on mixed machines) are data in ``DeviceInfo.warnings``: ``resolve()`` carries them
+    into ``Resolution.warnings`` and the CLI prints them. Raises ``DeviceDetectionError``
+    on any failure.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     lib = _import_pynvml() if nvml is None else nvml
@@ -251,10 +252,7 @@ def probe(environ: Mapping[str, str] | None = None, nvml: NvmlModule | None = No
             session.shutdown()
     except _NvmlFailure as failure:
         raise DeviceDetectionError(failure.message) from failure.error
-    info = _device_info(facts, env)
-    for text in info.warnings:
-        warnings.warn(text, DetargsWarning, stacklevel=2)
-    return info
+    return _device_info(facts, env)
 
 
 def _import_pynvml() -> NvmlModule:

@@ -35,7 +35,7 @@ from .detection import DeviceSpec, detect
 from .device import DeviceInfo
 from .errors import InvalidArgsError, PlanMismatchError
 from .nodes import NodePlacement
-from .resolution import DEFAULT_LAUNCHER, OnConflict, resolve
+from .resolution import DEFAULT_LAUNCHER, OnConflict, _resolve_record
 from .version import TargetVersion, installed_sglang_version, target_version
 
 if TYPE_CHECKING:
@@ -318,14 +318,7 @@ def make_plan(
     ``node_reports``, which must all describe the same GPUs. ``--tp-size x --pp-size``
     (x ``--dp-size`` without DP attention) must fit ``nnodes`` x the GPUs of one node.
     """
-    if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
-        raise InvalidArgsError(f"--nnodes must be a whole number of at least 1, not {nnodes!r}",
-                               flag="--nnodes")  # fmt: skip
-    if isinstance(dist_port, bool) or not isinstance(dist_port, int) or not (
-        0 < dist_port <= 65535
-    ):
-        raise InvalidArgsError(f"--dist-port must be a port from 1 to 65535, not {dist_port!r}",
-                               flag="--dist-port")  # fmt: skip
+    _check_counts(nnodes, dist_port)
     values = _values(args)
     given = [name for name in PER_NODE_FIELDS if name in values.fields_set]
     if given:
@@ -335,21 +328,7 @@ def make_plan(
             "drop them from the SGLang arguments (give detargs plan --nnodes instead)",
             flag="--" + given[0].replace("_", "-"),
         )
-    reports = [os.fspath(path) for path in node_reports]
-    warnings: list[str] = []
-    if reports:
-        if device is not None:
-            raise InvalidArgsError("give the nodes' GPUs once: --device or --node-report, "
-                                   "not both", flag="--node-report")  # fmt: skip
-        if len(reports) > nnodes:
-            raise InvalidArgsError(f"{len(reports)} node reports for --nnodes {nnodes}: give one "
-                                   "per node at most", flag="--node-report")  # fmt: skip
-        node_device = _agreeing(reports)
-        if len(reports) < nnodes:
-            warnings.append(f"{len(reports)} node reports for {nnodes} nodes: the other nodes "
-                            "are checked against them when they launch")  # fmt: skip
-    else:
-        node_device = detect(device, environ=environ)
+    node_device, warnings = _nodes_device(device, node_reports, nnodes, environ)
     target = target_version(sglang_version)
     from .parallel import fit_problem
 
@@ -359,17 +338,17 @@ def make_plan(
                           device=_label(device, node_device))  # fmt: skip
     if problem is not None:
         raise InvalidArgsError(problem, flag="--tp-size")
-    resolution = resolve(
+    resolution = _resolve_record(
         LaunchValues.of({**values.set_values(), "nnodes": nnodes}),
+        target,
+        on_conflict,
         device=node_device,
-        sglang_version=target,
-        on_conflict=on_conflict,
         model_arch=model_arch,
         gpu_index=gpu_index,
         environ=environ,
         launcher=launcher,
     )
-    from .argv import encode_argv, flag_name
+    from ._argv_write import encode_values, flag_name
 
     shared = {name: value for name, value in resolution.values.set_values().items()
               if name not in PER_NODE_FIELDS}  # fmt: skip
@@ -378,13 +357,46 @@ def make_plan(
         nnodes=nnodes,
         gpus=tuple(PlanGpu(gpu.name, str(gpu.capability), gpu.vendor)
                    for gpu in node_device.gpus),
-        argv=tuple(encode_argv(LaunchValues.of(shared), target)),
+        argv=tuple(encode_values(LaunchValues.of(shared), target)),
         env=dict(resolution.env),
         launcher=resolution.launcher,
         per_node_flags={name: flag_name(name, target.release) for name in PER_NODE_FIELDS},
         dist_port=dist_port,
         warnings=(*resolution.warnings, *warnings),
     )
+
+
+def _check_counts(nnodes: object, dist_port: object) -> None:
+    if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
+        raise InvalidArgsError(f"--nnodes must be a whole number of at least 1, not {nnodes!r}",
+                               flag="--nnodes")  # fmt: skip
+    if isinstance(dist_port, bool) or not isinstance(dist_port, int) or not (
+        0 < dist_port <= 65535
+    ):
+        raise InvalidArgsError(f"--dist-port must be a port from 1 to 65535, not {dist_port!r}",
+                               flag="--dist-port")  # fmt: skip
+
+
+def _nodes_device(
+    device: DeviceSpec | None,
+    node_reports: Iterable[str | os.PathLike[str]],
+    nnodes: int,
+    environ: Mapping[str, str] | None,
+) -> tuple[DeviceInfo, list[str]]:
+    """The GPUs of one node, from ``device`` or the saved reports, and what that assumed."""
+    reports = [os.fspath(path) for path in node_reports]
+    if not reports:
+        return detect(device, environ=environ), []
+    if device is not None:
+        raise InvalidArgsError("give the nodes' GPUs once: --device or --node-report, "
+                               "not both", flag="--node-report")  # fmt: skip
+    if len(reports) > nnodes:
+        raise InvalidArgsError(f"{len(reports)} node reports for --nnodes {nnodes}: give one "
+                               "per node at most", flag="--node-report")  # fmt: skip
+    if len(reports) < nnodes:
+        return _agreeing(reports), [f"{len(reports)} node reports for {nnodes} nodes: the other "
+                                    "nodes are checked against them when they launch"]  # fmt: skip
+    return _agreeing(reports), []
 
 
 def _values(args: ServerArgs | LaunchValues) -> LaunchValues:

@@ -125,15 +125,16 @@ def resolve_launch(
 
     The session's device is detected only when a call names no ``device=``.
     """
+    from ._argv_read import read_values
     from .args import ServerArgs
-    from .argv import parse_argv
     from .resolution import resolve
     from .version import target_version
 
     def _resolve(args: ServerArgs | Sequence[str], **kwargs: Any) -> Resolution:
         version = kwargs.pop("sglang_version", detargs_sglang_version)
         if not isinstance(args, ServerArgs):
-            args, _ = parse_argv(list(args), target_version(version))
+            values, _ = read_values(list(args), target_version(version))
+            args = ServerArgs.from_values(values)
         device = kwargs.pop("device", None)
         if device is None:
             device = request.getfixturevalue("detargs_device")

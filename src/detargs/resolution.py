@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ._argv_write import encode_values, flag_name
 from ._values import LaunchValues, refusal
-from .argv import encode_argv, flag_name
 from .detection import detect
 from .device import Arch, DeviceInfo, GpuInfo
 from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
@@ -155,7 +155,7 @@ class Resolution:
 
 
 def resolve(
-    args: ServerArgs | LaunchValues | Sequence[str],
+    args: ServerArgs | Sequence[str],
     device: DeviceInfo | str | os.PathLike[str] | None = None,
     sglang_version: str | TargetVersion | None = None,
     on_conflict: OnConflict = "error",
@@ -172,25 +172,15 @@ def resolve(
     reading it assumed (a repeated flag, a flag without effect) is in ``warnings``.
     ``device`` is detected only when not given (``detect()`` precedence: argument, then
     ``DETARGS_DEVICE``, then NVML). ``environ`` is the environment the launch will
-    inherit, read for conflicts only; it defaults to ``os.environ``. ``args`` may also
-    be the plain record ``detargs.argv.read_argv`` returns, which keeps pydantic out of
-    a cold ``detargs resolve``.
+    inherit, read for conflicts only; it defaults to ``os.environ``.
     """
-    if on_conflict not in ("error", "override"):
-        raise InvalidArgsError(
-            f"on_conflict must be 'error' or 'override', not {on_conflict!r}", flag="--on-conflict"
-        )
+    _check_on_conflict(on_conflict)
     target = target_version(sglang_version)
-    notes: tuple[str, ...] = ()
-    if isinstance(args, LaunchValues):
-        problem = refusal(args.set_values())
-        if problem is not None:
-            raise InvalidArgsError(problem)
-    elif isinstance(args, (str, list, tuple)):
-        from .argv import read_argv
+    notes: Sequence[str] = ()
+    if isinstance(args, (str, list, tuple)):
+        from ._argv_read import read_values
 
-        args, read_notes = read_argv(args, target)
-        notes = tuple(read_notes)
+        values, notes = read_values(args, target)
     else:
         from .args import ServerArgs
 
@@ -198,9 +188,62 @@ def resolve(
             raise InvalidArgsError(
                 f"resolve() takes ServerArgs or an argv list, not {type(args).__name__}"
             )
-        args = args.values()
-    if notes:
-        target = replace(target, warnings=(*target.warnings, *notes))
+        values = args.values()
+    return _resolve_record(values, target, on_conflict, notes=notes, device=device,
+                           model_arch=model_arch, gpu_index=gpu_index, environ=environ,
+                           launcher=launcher)  # fmt: skip
+
+
+def _resolve_record(
+    values: LaunchValues,
+    target: TargetVersion,
+    on_conflict: OnConflict = "error",
+    *,
+    notes: Sequence[str] = (),
+    device: DeviceInfo | str | os.PathLike[str] | None = None,
+    model_arch: str | None = None,
+    gpu_index: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    launcher: Sequence[str] = DEFAULT_LAUNCHER,
+) -> Resolution:
+    """``resolve`` of the plain record, private to the package: the CLI's way in, which
+    keeps pydantic out of a cold ``detargs resolve``. ``notes`` are what reading the
+    argv assumed; they go into the resolution's warnings after the target's."""
+    _check_on_conflict(on_conflict)
+    problem = refusal(values.set_values())
+    if problem is not None:
+        raise InvalidArgsError(problem)
+    launcher = _checked_options(launcher, gpu_index)
+    assumed = (*target.warnings, *notes)
+    if not (values.enable_deterministic_inference or values.rl_on_policy_target is not None):
+        given = device if isinstance(device, DeviceInfo) else None
+        warnings = (*assumed, *(given.warnings if given is not None else ()))
+        return _finish(values, {}, (), target, given, launcher, warnings, None)
+    device_info = detect(device, environ=environ)
+    gpu = device_info.launch_gpu(gpu_index)
+    if gpu.vendor == "nvidia" and gpu.capability < _MIN_CAPABILITY:
+        raise UnsupportedDeviceError(
+            f"{gpu.name} ({gpu.target}) is older than sm80: SGLang's deterministic "
+            "kernels need an Ampere or newer GPU; run on one, or resolve for one with "
+            "--device a100 (device='a100')"
+        )
+    _check_fit(values, device_info, device)
+    environment = os.environ if environ is None else environ
+    context = Context.of(values, gpu=gpu, target=target,
+                         model=model_facts(values.model_path, model_arch),
+                         environ=environment)  # read only: no copy of os.environ per call
+    return _run_rules(context, on_conflict, device_info, launcher,
+                      (*assumed, *device_info.warnings))  # fmt: skip
+
+
+def _check_on_conflict(on_conflict: object) -> None:
+    if on_conflict not in ("error", "override"):
+        raise InvalidArgsError(
+            f"on_conflict must be 'error' or 'override', not {on_conflict!r}", flag="--on-conflict"
+        )
+
+
+def _checked_options(launcher: Sequence[str], gpu_index: object) -> tuple[str, ...]:
     if isinstance(launcher, str) or not all(isinstance(word, str) for word in launcher):
         raise InvalidArgsError(
             f"launcher must be a list of words such as ['python', '-m', 'sglang.launch_server'] "
@@ -211,27 +254,10 @@ def resolve(
         raise InvalidArgsError(
             f"gpu_index must be a CUDA ordinal (an int), not {gpu_index!r}", flag="--gpu-index"
         )
-    launcher = tuple(launcher)
     if not launcher:
         raise InvalidArgsError("the launcher is empty; give a command such as "
                                "'python -m sglang.launch_server'", flag="--launcher")
-    if not (args.enable_deterministic_inference or args.rl_on_policy_target is not None):
-        device_info = device if isinstance(device, DeviceInfo) else None
-        return _finish(args, {}, (), target, device_info, launcher, (), None)
-    device_info = detect(device, environ=environ)
-    gpu = device_info.launch_gpu(gpu_index)
-    if gpu.vendor == "nvidia" and gpu.capability < _MIN_CAPABILITY:
-        raise UnsupportedDeviceError(
-            f"{gpu.name} ({gpu.target}) is older than sm80: SGLang's deterministic "
-            "kernels need an Ampere or newer GPU; run on one, or resolve for one with "
-            "--device a100 (device='a100')"
-        )
-    _check_fit(args, device_info, device)
-    environment = os.environ if environ is None else environ
-    context = Context.of(args, gpu=gpu, target=target,
-                         model=model_facts(args.model_path, model_arch),
-                         environ=environment)  # read only: no copy of os.environ per call
-    return _run_rules(context, on_conflict, device_info, launcher)
+    return tuple(launcher)
 
 
 def _check_fit(args: LaunchValues, device: DeviceInfo, spec: object) -> None:
@@ -248,7 +274,11 @@ def _check_fit(args: LaunchValues, device: DeviceInfo, spec: object) -> None:
 
 
 def _run_rules(
-    context: Context, on_conflict: OnConflict, device: DeviceInfo, launcher: tuple[str, ...]
+    context: Context,
+    on_conflict: OnConflict,
+    device: DeviceInfo,
+    launcher: tuple[str, ...],
+    assumed: tuple[str, ...],
 ) -> Resolution:
     values = context.args.set_values()
     extra = dict(context.args.extra)
@@ -256,7 +286,7 @@ def _run_rules(
     decisions: list[Decision] = []
     conflicts: list[Conflict] = []
     release = context.target.release
-    warnings: list[str] = [*context.target.warnings, *_device_warnings(context.gpu)]
+    warnings: list[str] = [*assumed, *_device_warnings(context.gpu)]
     if context.model.warning is not None:
         warnings.append(context.model.warning)
     for rule in RULES:
@@ -344,14 +374,14 @@ def _finish(
     warnings: tuple[str, ...],
     gpu: GpuInfo | None,
 ) -> Resolution:
-    argv = tuple(encode_argv(args, target))
+    argv = tuple(encode_values(args, target))
     env = dict(sorted(env.items()))
     return Resolution(
         values=args,
         argv=argv,
         env=env,
         decisions=decisions,
-        warnings=warnings or target.warnings,
+        warnings=warnings,
         device=device,
         sglang_version=target.release,
         launcher=launcher,

@@ -22,8 +22,10 @@ from typing import Any, Final, Literal
 
 from packaging.version import Version
 
-from ._values import PREFILL_GRAPH_DEST, LaunchValues
-from .argv import encode_argv
+from . import _prefill_graph
+from ._prefill_graph import DEST as PREFILL_GRAPH_DEST
+from ._values import LaunchValues
+from .catalogue import catalogue_for
 from .device import Arch, GpuInfo
 from .model import ModelFacts
 from .releases import PrefillGraph, ReleaseFacts, release_facts
@@ -337,7 +339,7 @@ def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
 
 def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
     release = ctx.target.release
-    off = " ".join(encode_argv(LaunchValues.of({"piecewise_cuda_graph": False}), ctx.target))
+    off = " ".join(_prefill_graph.encode(False, catalogue_for(release)))
     if not default.turned_off_by_sglang:
         return (
             f"SGLang {release} captures prefill in a {default.name} CUDA graph by default: "
