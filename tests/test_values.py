@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detargs import _record_fields, _values
 from detargs._argv_read import read_values
 from detargs._values import DEFAULTS, FIELDS, RANGED, LaunchValues, out_of_range
 from detargs.args import ServerArgs
@@ -21,6 +23,32 @@ from detargs.catalogue import catalogue_for, releases
 from detargs.errors import InvalidArgsError
 from detargs.resolution import _resolve_record
 from detargs.version import target_version
+
+
+def test_the_records_fields_are_generated_from_the_model() -> None:
+    assert _record_fields.main(["--check"]) == 0, (
+        "LaunchValues' fields differ from ServerArgs': run python -m detargs._record_fields --write"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "edited"),
+    [
+        pytest.param("    tp_size: int = 1\n", "    tp_size: float = 1\n", id="type"),
+        pytest.param("    port: int = 30000\n", "    port: int = 8000\n", id="default"),
+        pytest.param("    host: str = \"127.0.0.1\"\n", "", id="missing-field"),
+    ],
+)
+def test_the_field_check_finds_a_record_edited_by_hand(
+    tmp_path: Path, line: str, edited: str
+) -> None:
+    text = Path(_values.__file__).read_text(encoding="utf-8")
+    assert line in text
+    stale = tmp_path / "_values.py"
+    stale.write_text(text.replace(line, edited), encoding="utf-8")
+    assert _record_fields.main(["--check", str(stale)]) == 1
+    assert _record_fields.main(["--write", str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == text
 
 
 def test_the_record_has_the_models_fields_in_order_with_its_defaults() -> None:

@@ -1,12 +1,13 @@
 """``LaunchValues``: a launch's argument values as a plain frozen record.
 
-``ServerArgs`` (``detargs.args``) is the public, validated pydantic model. The codec
-and the rules engine work on this record instead, so that a cold ``detargs resolve``
-goes from argv to argv without importing pydantic (its import and schema building
-cost more than everything else the command does). Both carry the same fields with
-the same defaults (``tests/test_values.py`` holds them together), and both refuse
-the same values: the ranges below are checked by ``ServerArgs`` and by the argv
-reader alike, with the same message.
+``ServerArgs`` (``detargs.args``) is the public, validated pydantic model and the one
+declaration of a launch's fields. The codec and the rules engine work on this record
+instead, so that a cold ``detargs resolve`` goes from argv to argv without importing
+pydantic (its import and schema building cost more than everything else the command
+does). The record's field block is generated from ``ServerArgs``' source (names,
+annotations, defaults) by ``detargs._record_fields`` and checked for drift by the
+tests; both refuse the same values: the ranges below are checked by ``ServerArgs``
+and by the argv reader alike, and ``invalid_arguments`` builds the message for both.
 
 Values read from an argv are already checked against the target release's catalogue
 (kinds, types, choices); the checks here are the rest of what ``ServerArgs`` checks.
@@ -15,7 +16,7 @@ Values read from an argv are already checked against the target release's catalo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
@@ -34,6 +35,7 @@ __all__ = [
     "KvCacheDtype",
     "LaunchValues",
     "SamplingBackend",
+    "invalid_arguments",
     "out_of_range",
     "refusal",
 ]
@@ -81,6 +83,7 @@ class LaunchValues:
     the argv, as with ``ServerArgs.model_fields_set``.
     """
 
+    # --- fields: generated from ServerArgs by python -m detargs._record_fields --write
     model_path: str | None = None
     attention_backend: AttentionBackend | None = None
     prefill_attention_backend: AttentionBackend | None = None
@@ -112,6 +115,7 @@ class LaunchValues:
     node_rank: int = 0
     dist_init_addr: str | None = None
     extra: Mapping[str, ExtraValue] = field(default_factory=dict)
+    # --- end of the generated fields
     fields_set: frozenset[str] = frozenset()
 
     @classmethod
@@ -175,12 +179,26 @@ def refusal(values: Mapping[str, Any]) -> str | None:
     >>> refusal({"tp_size": 0, "model_path": "m"})
     'invalid server arguments: --tp-size: must be at least 1 (got 0)'
     """
-    parts = [
-        f"--{name.replace('_', '-')}: {problem} (got {values[name]!r})"
+    problems: list[tuple[str | None, str, Any]] = [
+        (f"--{name.replace('_', '-')}", problem, values[name])
         for name in FIELDS
         if name in values and (problem := out_of_range(name, values[name])) is not None
     ]
     clash = _prefill_graph.clash(values.get("piecewise_cuda_graph"), values.get("extra", {}))
     if clash is not None:
-        parts.append(clash)
-    return "invalid server arguments: " + "; ".join(parts) if parts else None
+        problems.append((None, clash, None))
+    return invalid_arguments(problems) if problems else None
+
+
+def invalid_arguments(problems: Iterable[tuple[str | None, str, Any]]) -> str:
+    """The one message for launch values refused by ``ServerArgs`` or the argv reader.
+
+    Each problem is ``(flag, why, value)``, said as ``flag: why (got value)``; one that
+    no single flag owns (``flag`` None) is said alone.
+
+    >>> invalid_arguments([("--port", "must be a port number from 0 to 65535", -1)])
+    'invalid server arguments: --port: must be a port number from 0 to 65535 (got -1)'
+    """
+    parts = [why if flag is None else f"{flag}: {why} (got {value!r})"
+             for flag, why, value in problems]  # fmt: skip
+    return "invalid server arguments: " + "; ".join(parts)

@@ -13,9 +13,12 @@ replace an explicit choice silently.
 Values SGLang's parser would take but its server would refuse at start-up (a
 ``--tp-size`` of 0, a ``--mem-fraction-static`` above 1) are refused here, earlier.
 
-The codec and the rules engine run on ``LaunchValues`` (``detargs._values``), the same
-fields as a plain record, so that the CLI never imports pydantic; ``values()`` and
-``from_values()`` convert, and the range checks are that module's, shared.
+This class is the one declaration of the launch fields. The codec and the rules engine
+run on ``LaunchValues`` (``detargs._values``), the same fields as a plain record whose
+field block is generated from this class's source (``python -m detargs._record_fields
+--write`` after a field changes; the tests check it), so that the CLI never imports
+pydantic; ``values()`` and ``from_values()`` convert, and the range checks and the
+message that reports them are that module's, shared.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ._values import (
     KvCacheDtype,
     LaunchValues,
     SamplingBackend,
+    invalid_arguments,
     out_of_range,
 )
 from .errors import InvalidArgsError
@@ -235,13 +239,12 @@ def _dests(field: str) -> tuple[str, ...]:
 
 
 def _explain(error: ValidationError) -> str:
-    parts = []
+    problems: list[tuple[str | None, str, Any]] = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "ServerArgs"
-        flag = _flag_for_location(location)
         message = item["msg"].removeprefix("Value error, ")
-        parts.append(f"{flag}: {message} (got {item.get('input')!r})")
-    return "invalid server arguments: " + "; ".join(parts)
+        problems.append((_flag_for_location(location), message, item.get("input")))
+    return invalid_arguments(problems)
 
 
 def _flag_for_location(location: str) -> str:
