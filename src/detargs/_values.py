@@ -27,8 +27,6 @@ __all__ = [
     "DEFAULTS",
     "FIELDS",
     "FIELD_DESTS",
-    "PREFILL_GRAPH_DEST",
-    "PREFILL_GRAPH_PIECEWISE",
     "RANGED",
     "AttentionBackend",
     "ExtraValue",
@@ -58,9 +56,6 @@ KvCacheDtype = Literal[
 
 ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tuple[float, ...]
 """A passthrough flag's value: typed as the catalogue types it; lists are tuples."""
-
-PREFILL_GRAPH_DEST: Final = _prefill_graph.DEST
-PREFILL_GRAPH_PIECEWISE: Final = _prefill_graph.PIECEWISE
 
 FIELD_DESTS: Mapping[str, tuple[str, ...]] = {
     "cuda_graph_max_bs": ("cuda_graph_max_bs", "cuda_graph_max_bs_decode"),

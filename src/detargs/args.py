@@ -36,12 +36,12 @@ from pydantic import (
     model_validator,
 )
 
+from ._prefill_graph import DEST as PREFILL_GRAPH_DEST
+from ._prefill_graph import PIECEWISE as PREFILL_GRAPH_PIECEWISE
 from ._prefill_graph import clash as prefill_graph_clash
 from ._values import (
     ATTENTION_BACKENDS,
     FIELD_DESTS,
-    PREFILL_GRAPH_DEST,
-    PREFILL_GRAPH_PIECEWISE,
     RANGED,
     AttentionBackend,
     ExtraValue,
