@@ -1,13 +1,14 @@
 """Run one SGLang release's own server-args resolution on CPU, with a mocked GPU.
 
 ``tools/verify_resolved.py`` proves that SGLang's *parser* accepts what detargs resolves;
-this proves what SGLang's *resolution* (``ServerArgs.__post_init__``, the 0.5.19+ hook
-pipeline included) makes of it. For each release, device and origin fixture it resolves
-the launch with detargs, hands that argv (and env) to the release's own
-``prepare_server_args`` and records the fields SGLang ends with::
+this proves what SGLang's *resolution* (``ServerArgs.__post_init__``; from 0.5.19 the hook
+pipeline run by ``resolve_once``, read back through ``resolved_view``) makes of it. For
+each release, device and origin fixture it resolves the launch with detargs, hands that
+argv (and env) to the release's own ``prepare_server_args`` and records the fields SGLang
+ends with::
 
-    python3 tools/sglang_resolution.py               # writes tests/fixtures/sglang_resolution.json
-    python3 tools/sglang_resolution.py --print-only    # print the table, write nothing
+    python3 tools/sglang_resolution.py     # (re)writes tests/fixtures/sglang_resolution.json
+    python3 tools/sglang_resolution.py --print-only      # print the table, write nothing
     python3 tools/sglang_resolution.py --releases 0.5.18 --devices b200
     python3 tools/sglang_resolution.py --releases 0.5.23 --devices rtx-pro-6000 \\
         --raw --enable-deterministic-inference --attention-backend fa4   # any argv, no detargs
@@ -38,9 +39,10 @@ How the GPU is mocked (child side, before sglang is imported; nothing in sglang 
   ``is_sm*_supported`` probes compare against); ``torch.version.hip`` stays None;
 * ``pynvml`` is made unimportable, so 0.5.21+'s ``get_device_sm`` (NVML first while
   torch.cuda is uninitialised) takes its documented torch fallback, which is mocked;
-* ``nvidia-smi`` is absent from the child's PATH, so the memory probe takes SGLang's own
-  fallback to ``torch.cuda.mem_get_info`` (mocked). 0.5.19+'s ``runtime_context`` platform
-  probes call the same ``is_sm*_supported`` functions, so they see the mocked device.
+* ``nvidia-smi`` is absent from the child's PATH (the tool refuses to run where it is
+  not), so the memory probe takes SGLang's own fallback to ``torch.cuda.mem_get_info``
+  (mocked). 0.5.19+'s ``runtime_context`` platform probes call the same
+  ``is_sm*_supported`` functions, so they see the mocked device.
 
 The model is a directory holding only a tiny ``config.json`` (Llama for the standalone-spec
 fixture, DeepSeek-V2 for the MLA one) and no weights; nothing is fetched (HF_HUB_OFFLINE=1).
@@ -80,6 +82,7 @@ EXTRA_DEPS: Final = ("msgspec", "orjson", "pydantic", "requests", "psutil", "pyy
 GPU_ONLY: Final = frozenset({"sgl_kernel", "flashinfer", "triton", "deep_gemm", "deep_ep",
                              "flash_mla", "cuda", "cutlass", "nvidia", "sglang_kernel",
                              "torchvision", "torchaudio", "torch_memory_saver"})  # fmt: skip
+CHILD_PATH: Final = "/usr/bin:/bin"
 MODEL_PLACEHOLDER: Final = "MODEL"
 DRAFT_PLACEHOLDER: Final = "DRAFT"
 # The fields recorded from SGLang's final ServerArgs (absent fields are recorded as absent).
@@ -198,6 +201,13 @@ def run_sglang(
     release: str, gpu: dict[str, Any], argv: list[str], env: dict[str, str], model_arch: str | None
 ) -> dict[str, Any]:
     """SGLang's own resolution of ``argv`` (placeholders filled) on the mocked ``gpu``."""
+    import shutil
+
+    if shutil.which("nvidia-smi", path=CHILD_PATH):
+        raise RuntimeError(
+            "nvidia-smi is on this machine: SGLang would read the real card's memory "
+            "through it; run this tool where no driver is installed"
+        )
     python = ensure_venv(release)
     with tempfile.TemporaryDirectory(prefix="detargs-sgres-") as tmp:
         dirs = model_dirs(Path(tmp))
@@ -209,7 +219,7 @@ def run_sglang(
         request.write_text(json.dumps({"argv": filled, "gpu": gpu, "fields": FIELDS,
                                        "env_prefixes": ENV_PREFIXES}))  # fmt: skip
         child_env = {
-            "PATH": "/usr/bin:/bin",  # no nvidia-smi: SGLang falls back to mem_get_info
+            "PATH": CHILD_PATH,  # no nvidia-smi: SGLang falls back to mem_get_info
             "HOME": tmp, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "0",
             **({"DETARGS_SGRES_DEBUG": "1"} if os.environ.get("DETARGS_SGRES_DEBUG") else {}),
