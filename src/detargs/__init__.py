@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .detection import detect
     from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo
     from .errors import (
+        CheckError,
         Conflict,
         ConflictError,
         DetargsError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         DeviceDetectionError,
         DeviceError,
         InvalidArgsError,
+        NondeterminismError,
         UnsupportedDeviceError,
     )
     from .resolution import Resolution, resolve
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Arch",
+    "CheckError",
     "ComputeCapability",
     "Conflict",
     "ConflictError",
@@ -53,6 +56,7 @@ __all__ = [
     "DeviceInfo",
     "GpuInfo",
     "InvalidArgsError",
+    "NondeterminismError",
     "Resolution",
     "ServerArgs",
     "TargetVersion",
@@ -76,6 +80,7 @@ _HOMES = {
     "ComputeCapability": "device",
     "DeviceInfo": "device",
     "GpuInfo": "device",
+    "CheckError": "errors",
     "Conflict": "errors",
     "ConflictError": "errors",
     "DetargsError": "errors",
@@ -83,6 +88,7 @@ _HOMES = {
     "DeviceDetectionError": "errors",
     "DeviceError": "errors",
     "InvalidArgsError": "errors",
+    "NondeterminismError": "errors",
     "UnsupportedDeviceError": "errors",
     "Resolution": "resolution",
     "resolve": "resolution",

@@ -5,9 +5,11 @@ The hierarchy::
     DetargsError                      base of everything detargs raises on purpose
     ├── InvalidArgsError (ValueError) a launch argument, flag or version is wrong      exit 2
     ├── ConflictError (ValueError)    what the user asked for contradicts a rule       exit 2
-    └── DeviceError                   the GPU cannot be known or cannot be served      exit 3
-        ├── DeviceDetectionError      NVML, CUDA_VISIBLE_DEVICES, profile or JSON failed
-        └── UnsupportedDeviceError    the GPU cannot run a deterministic launch
+    ├── DeviceError                   the GPU cannot be known or cannot be served      exit 3
+    │   ├── DeviceDetectionError      NVML, CUDA_VISIBLE_DEVICES, profile or JSON failed
+    │   └── UnsupportedDeviceError    the GPU cannot run a deterministic launch
+    ├── NondeterminismError           a checked server gave two outputs for one request exit 5
+    └── CheckError                    a server could not be checked (down, bad answer) exit 6
 
     DetargsWarning (UserWarning)      something was assumed; the launch still stands
 
@@ -24,12 +26,14 @@ from typing import ClassVar
 
 __all__ = [
     "Conflict",
+    "CheckError",
     "ConflictError",
     "DetargsError",
     "DetargsWarning",
     "DeviceDetectionError",
     "DeviceError",
     "InvalidArgsError",
+    "NondeterminismError",
     "UnsupportedDeviceError",
 ]
 
@@ -129,6 +133,27 @@ class DeviceDetectionError(DeviceError):
 
 class UnsupportedDeviceError(DeviceError):
     """The GPU is known, but a deterministic launch cannot run on it."""
+
+
+class NondeterminismError(DetargsError):
+    """A checked server answered one request with more than one output.
+
+    ``report`` holds the whole ``detargs.check.CheckReport``; the message is its
+    divergence summary.
+    """
+
+    exit_code: ClassVar[int] = 5
+
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class CheckError(DetargsError):
+    """A server could not be checked: unreachable, a bad URL, a timeout, an answer that
+    is not what the protocol promises, or the check's own dependencies missing."""
+
+    exit_code: ClassVar[int] = 6
 
 
 class DetargsWarning(UserWarning):
