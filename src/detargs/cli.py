@@ -9,9 +9,13 @@
     detargs flags   [--sglang-version V] [FLAG]  list the flags a release takes, or one
                                                  flag's history (FLAG without dashes, or
                                                  after --)
+    detargs check URL [options]                  prove that a running server is
+                                                 deterministic (exit 5 if not, 6 if it
+                                                 cannot be checked)
 
 SGLang's own arguments go after ``--`` (SGLang has a ``--device`` flag of its own).
-Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure.
+Exit codes: 0 success, 2 invalid arguments or conflicts, 3 device detection failure,
+5 ``check``: the server is not deterministic, 6 ``check``: the server could not be checked.
 Errors are one paragraph on stderr, never a traceback.
 """
 
@@ -101,7 +105,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="detargs",
         description="Deterministic-inference launch arguments for SGLang.",
         epilog="SGLang's arguments go after --. Exit codes: 0 ok, 2 invalid arguments or "
-        "conflicts, 3 device detection failure.",
+        "conflicts, 3 device detection failure, 5 not deterministic (check), 6 could not "
+        "check.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in (
@@ -131,6 +136,12 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         flags.add_argument("flag", nargs="?", help="show one flag's history across releases, "
                            "written without its dashes (cuda-graph-max-bs) or after -- "
                            "(detargs flags -- --cuda-graph-max-bs)")
+    if wanted("check"):
+        _check_options(commands.add_parser(
+            "check", help="prove that a running server is deterministic",
+            description="Send probe requests to a running SGLang or OpenAI-compatible server "
+            "and compare every output bit for bit. Exit 0 deterministic, 5 not deterministic, "
+            "6 could not check."))  # fmt: skip
     return parser
 
 
@@ -268,6 +279,61 @@ def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> i
     return 0
 
 
+def _check_options(command: argparse.ArgumentParser) -> None:
+    from .check.report import PROBES, CheckOptions
+
+    d = CheckOptions()
+    command.add_argument("url", help="the server, e.g. http://127.0.0.1:30000")
+    command.add_argument("--api", choices=("auto", "sglang", "openai"), default="auto",
+                         help="SGLang's /generate or OpenAI's /v1/completions (default: auto)")
+    command.add_argument("--model", help="model name for /v1/completions (default: the "
+                         "first of /v1/models)")
+    command.add_argument("--probes", default=",".join(d.probes),
+                         help=f"comma-separated, of {', '.join(PROBES)} (default: all)")
+    for flag, name, kind, meaning in (
+        ("--max-new-tokens", "max_new_tokens", int, "tokens generated per request"),
+        ("--trials", "trials", int, "trials of the batch and seeded probes"),
+        ("--repeats", "repeats", int, "requests of the repeat probe"),
+        ("--prompt-words", "prompt_words", int, "length of the probe prompts in words"),
+        ("--temperature", "temperature", float, "temperature of the seeded probe"),
+        ("--seed", "seed", int, "sampling seed of the seeded probe and prompt generator"),
+        ("--timeout", "timeout_s", float, "seconds to wait for one answer"),
+    ):
+        command.add_argument(flag, dest=name, type=kind, default=getattr(d, name),
+                             help=f"{meaning} (default: {getattr(d, name)})")
+    command.add_argument("--others", default=",".join(map(str, d.others)),
+                         help="how many other prompts go out at once with the probe prompt, "
+                         "one burst per count (default: %(default)s)")
+    command.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _cmd_check(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from . import check
+
+    def words(text: str) -> tuple[str, ...]:
+        return tuple(word.strip() for word in text.split(",") if word.strip())
+
+    others = words(options.others)
+    if not all(word.isdigit() for word in others):
+        raise InvalidArgsError(f"--others {options.others!r}: give counts separated by commas, "
+                               "as in --others 1,3,7,15,31", flag="--others")  # fmt: skip
+    names = ("max_new_tokens", "trials", "repeats", "prompt_words", "temperature", "seed",
+             "timeout_s")  # fmt: skip
+    try:
+        settings = check.options(probes=words(options.probes),
+                                 others=tuple(int(word) for word in others),
+                                 **{name: getattr(options, name) for name in names})  # fmt: skip
+    except InvalidArgsError as error:
+        # CheckOptions names its fields; here they are options
+        field = str(error).removeprefix("check options: ").split(" ", 1)[0]
+        flag = "--timeout" if field == "timeout_s" else "--" + field.replace("_", "-")
+        raise InvalidArgsError(f"{flag}: {str(error).split(' ', 3)[-1]}", flag=flag) from None
+    report = check.check(options.url, settings, api=None if options.api == "auto" else options.api,
+                         model=options.model, progress=None)  # fmt: skip
+    _emit(report.to_json() if options.json else report.summary(), out)
+    return 0 if report.deterministic else 5
+
+
 def _emit(text: str, out: TextIO) -> None:
     """Print ``text``; words that came in as undecodable bytes go out as the same bytes."""
     try:
@@ -308,6 +374,7 @@ _COMMANDS = {
     "launch": _cmd_launch,
     "detect": _cmd_detect,
     "flags": _cmd_flags,
+    "check": _cmd_check,
 }
 
 

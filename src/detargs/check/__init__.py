@@ -24,6 +24,7 @@ from ..errors import CheckError, InvalidArgsError, NondeterminismError
 from .report import (
     PROBES,
     REPORT_SCHEMA,
+    SHORT,
     CheckOptions,
     CheckReport,
     Divergence,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PROBES",
     "REPORT_SCHEMA",
+    "SHORT",
     "CheckOptions",
     "CheckReport",
     "Divergence",

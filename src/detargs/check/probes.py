@@ -98,7 +98,7 @@ def _fillers(options: CheckOptions, count: int, tag: str) -> list[str]:
 
 
 def _burst(probe: Request, fillers: list[Request], group: str, run: str) -> Round:
-    """The probe request in the middle of the burst: neither first nor last to arrive."""
+    """The probe request in the middle of the burst, so others arrive before and after it."""
     at = len(fillers) // 2
     requests = (*fillers[:at], probe, *fillers[at:])
     where = f"with {len(fillers)} other{'' if len(fillers) == 1 else 's'}, position {at + 1} of {len(requests)}"

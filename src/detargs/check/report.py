@@ -18,6 +18,7 @@ from ..errors import CheckError
 __all__ = [
     "PROBES",
     "REPORT_SCHEMA",
+    "SHORT",
     "CheckOptions",
     "CheckReport",
     "Divergence",
@@ -157,6 +158,11 @@ class CheckOptions:
             raise ValueError(f"temperature must be above 0 (got {self.temperature})")
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be above 0 (got {self.timeout_s})")
+
+
+SHORT: Final = CheckOptions(max_new_tokens=16, trials=2, others=(3, 15), repeats=4,
+                           prefix_fractions=(0.5,), prompt_words=200)
+"""A shorter check for test fixtures: 61 requests instead of the default 337."""
 
 
 @dataclass(frozen=True)
