@@ -322,3 +322,11 @@ def test_options_from_python_are_checked() -> None:
 def test_short_settings_still_catch_batch_dependence() -> None:
     with StandinServer("batch-size") as server:
         assert not check(server.url, SHORT).deterministic
+
+
+def test_the_schema_in_the_docs_is_the_one_reports_follow() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "check.md").read_text("utf-8")
+    block = page.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == REPORT_SCHEMA
