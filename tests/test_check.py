@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import pytest
@@ -28,7 +28,7 @@ from detargs.check import (
     assert_deterministic,
     check,
 )
-from detargs.check.standin import MODES, StandinServer
+from detargs.check.standin import StandinServer
 from detargs.cli import main
 from detargs.errors import CheckError, InvalidArgsError, NondeterminismError
 
@@ -84,10 +84,13 @@ def test_a_last_bit_logprob_difference_is_reported_as_that_one_ulp() -> None:
     with StandinServer("logprob-last-bit") as server:
         report = check(server.url, QUICK, probes=("batch",))
     divergence = report.probes[0].divergence
-    assert divergence is not None and divergence.field == "logprob"
-    assert isinstance(divergence.expected, float) and isinstance(divergence.actual, float)
+    assert divergence is not None
+    assert divergence.field == "logprob"
+    assert isinstance(divergence.expected, float)
+    assert isinstance(divergence.actual, float)
     assert math.nextafter(divergence.expected, 0.0) == divergence.actual
-    assert "alone" in divergence.reference and "with 1 other" in divergence.run
+    assert "alone" in divergence.reference
+    assert "with 1 other" in divergence.run
 
 
 def test_bursts_are_served_as_batches() -> None:
@@ -104,7 +107,8 @@ def test_the_cache_probe_flushes_and_compares_cold_with_cached() -> None:
         assert server.flushes >= 1 + 2 * len(QUICK.prefix_fractions)
     divergence = report.probes[0].divergence
     assert divergence is not None
-    assert "cold" in divergence.reference and "cached" in divergence.run
+    assert "cold" in divergence.reference
+    assert "cached" in divergence.run
 
 
 def test_without_a_flush_endpoint_cold_prompts_are_fresh_and_a_cache_hit_still_shows() -> None:
@@ -153,9 +157,10 @@ def test_check_runs_from_inside_an_event_loop() -> None:
 
 
 def test_assert_deterministic_raises_with_the_report() -> None:
-    with StandinServer("arrival-order") as server:
-        with pytest.raises(NondeterminismError, match="first divergence") as caught:
-            assert_deterministic(server.url, QUICK)
+    with StandinServer("arrival-order") as server, pytest.raises(
+        NondeterminismError, match="first divergence"
+    ) as caught:
+        assert_deterministic(server.url, QUICK)
     assert isinstance(caught.value.report, CheckReport)
     assert caught.value.exit_code == 5
 
@@ -226,7 +231,7 @@ def _free_port() -> int:
 class _Scripted(BaseHTTPRequestHandler):
     """Answers every request with what the test put in ``answers`` for its path."""
 
-    answers: dict[str, tuple[int, bytes, float]] = {}
+    answers: ClassVar[dict[str, tuple[int, bytes, float]]] = {}
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -282,7 +287,8 @@ def test_a_server_that_cannot_be_checked_exits_6(
     with _scripted(answers) as url:
         code, out, err = _cli("check", url, "--timeout", "0.3", "--probes", "repeat")
     assert (code, out) == (6, "")
-    assert err.startswith("detargs: error: ") and message in err
+    assert err.startswith("detargs: error: ")
+    assert message in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -295,7 +301,8 @@ def test_a_server_that_cannot_be_checked_exits_6(
 def test_a_bad_or_dead_url_exits_6(url: str, message: str) -> None:
     code, _, err = _cli("check", url.format(port=_free_port()))
     assert code == 6
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 __all__ = [
-    "Conflict",
     "CheckError",
+    "Conflict",
     "ConflictError",
     "DetargsError",
     "DetargsWarning",

@@ -79,7 +79,10 @@ async def acheck(
     chosen = options(settings, **changes)
     if api not in (None, "sglang", "openai"):
         raise InvalidArgsError(f"api must be 'sglang', 'openai' or None (got {api!r})")
-    return await _runner().run_check(url, chosen, api=api, model=model, progress=progress)
+    report: CheckReport = await _runner().run_check(
+        url, chosen, api=api, model=model, progress=progress
+    )
+    return report
 
 
 def check(

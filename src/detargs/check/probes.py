@@ -23,7 +23,7 @@ DESCRIPTIONS: Final = {
     "seeded": "sampling at a temperature with a fixed seed, alone and inside bursts",
 }
 
-_WORDS: Final = (
+_WORDS: Final = (  # noqa: SIM905 - a word list reads better as prose
     "the of and to in is that for it as was with be by on not he this are or his from at "
     "which but have an they you were her she there been one all we their has would when "
     "who will more no if out so said what up its about into than them can only other new "
@@ -101,7 +101,8 @@ def _burst(probe: Request, fillers: list[Request], group: str, run: str) -> Roun
     """The probe request in the middle of the burst, so others arrive before and after it."""
     at = len(fillers) // 2
     requests = (*fillers[:at], probe, *fillers[at:])
-    where = f"with {len(fillers)} other{'' if len(fillers) == 1 else 's'}, position {at + 1} of {len(requests)}"
+    others = f"{len(fillers)} other{'' if len(fillers) == 1 else 's'}"
+    where = f"with {others}, position {at + 1} of {len(requests)}"
     return Round(requests, (Watch(at, group, f"{run}, {where}"),))
 
 

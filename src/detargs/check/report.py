@@ -235,18 +235,21 @@ def first_divergence(
 
 def _differ(a: Output, b: Output, how: Compared) -> tuple[int, Any, Value, Value] | None:
     if how == "text":
-        for position, (x, y) in enumerate(zip(a.text, b.text)):
-            if x != y:
-                return position, "text", a.text[position:position + 16], b.text[position:position + 16]
+        for position, (mine, theirs) in enumerate(zip(a.text, b.text, strict=False)):
+            if mine != theirs:
+                return position, "text", a.text[position : position + 16], b.text[
+                    position : position + 16
+                ]
         if len(a.text) != len(b.text):
-            shorter = min(len(a.text), len(b.text))
-            return shorter, "text", a.text[shorter:shorter + 16], b.text[shorter:shorter + 16]
+            at = min(len(a.text), len(b.text))
+            return at, "text", a.text[at : at + 16], b.text[at : at + 16]
         return None
-    for position, (x, y) in enumerate(zip(a.tokens, b.tokens)):
+    for position, (x, y) in enumerate(zip(a.tokens, b.tokens, strict=False)):
         if x != y:
             return position, "token", x, y
         if how == "tokens+logprobs":
-            assert a.logprobs is not None and b.logprobs is not None
+            assert a.logprobs is not None
+            assert b.logprobs is not None
             if position < min(len(a.logprobs), len(b.logprobs)):
                 p, q = a.logprobs[position], b.logprobs[position]
                 if repr(p) != repr(q):
@@ -275,10 +278,11 @@ def _report(data: Mapping[str, Any]) -> CheckReport:
         for p in data["probes"]
     )  # fmt: skip
     names = {f.name for f in fields(CheckOptions)}
+    values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                              for key, value in options.items() if key in names}  # fmt: skip
     return CheckReport(
         url=data["url"], api=data["api"], model=data["model"], compared=data["compared"],
-        options=CheckOptions(**{key: tuple(value) if isinstance(value, list) else value
-                                for key, value in options.items() if key in names}),
+        options=CheckOptions(**values),
         probes=probes, requests=data["requests"], elapsed_s=data["elapsed_s"],
         notes=tuple(data["notes"]), schema_version=data["schema_version"],
     )  # fmt: skip

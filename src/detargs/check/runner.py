@@ -23,6 +23,7 @@ from .report import (
     CheckOptions,
     CheckReport,
     Compared,
+    Divergence,
     GroupResult,
     Output,
     ProbeResult,
@@ -132,7 +133,9 @@ async def _run_plan(
         outputs = await _round(client, base, speaker, round_, bar)
         for watch in round_.watched:
             seen[watch.group].append((watch.run, outputs[watch.index]))
-    groups, divergence, compared = [], None, "tokens+logprobs"
+    groups: list[GroupResult] = []
+    divergence: Divergence | None = None
+    compared: Compared = "tokens+logprobs"
     for label, runs in seen.items():
         how = _weakest(runs)
         if _STRICTNESS[how] < _STRICTNESS[compared]:
@@ -146,13 +149,13 @@ async def _run_plan(
         unique_outputs=max((g.unique_outputs for g in groups), default=0),
         groups=tuple(groups), divergence=divergence, notes=probe.notes,
     )  # fmt: skip
-    return result, compared  # type: ignore[return-value]
+    return result, compared
 
 
 def _weakest(runs: list[tuple[str, Output]]) -> Compared:
     reference = runs[0][1]
-    hows = [reference.compared_by(output) for _, output in runs] or ["tokens+logprobs"]
-    return min(hows, key=lambda how: _STRICTNESS[how])  # type: ignore[arg-type,return-value]
+    hows: list[Compared] = [reference.compared_by(output) for _, output in runs]
+    return min(hows, key=lambda how: _STRICTNESS[how])
 
 
 async def _round(

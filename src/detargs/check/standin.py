@@ -201,7 +201,8 @@ class StandinServer:
             meta: dict[str, Any] = {"id": uuid.uuid4().hex, "prompt_tokens": len(prompt.split()),
                                     "completion_tokens": count}  # fmt: skip
             if show_logprobs:
-                meta["output_token_logprobs"] = [[lp, t, None] for lp, t in zip(logprobs, tokens)]
+                triples = zip(logprobs, tokens, strict=True)
+                meta["output_token_logprobs"] = [[lp, t, None] for lp, t in triples]
             return {"text": text, "output_ids": tokens, "meta_info": meta}
         choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length",
                                   "logprobs": None}  # fmt: skip
