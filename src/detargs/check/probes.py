@@ -83,7 +83,7 @@ def plan(name: str, options: CheckOptions, *, can_flush: bool = True, nonce: str
 
 
 def _text(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(words))
+    return " ".join(rng.choices(_WORDS, k=words))
 
 
 def _prompt(options: CheckOptions, tag: str) -> str:
