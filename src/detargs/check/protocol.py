@@ -66,13 +66,14 @@ class SGLangGenerate:
             tokens = tuple(ids) if isinstance(ids, list) else ()
             return Output(payload["text"], tokens, None)
         tokens_: list[int | str] = []
-        logprobs: list[float] = []
+        logprobs: list[float | None] = []
         for item in triples:
-            if not (isinstance(item, list) and len(item) >= 2 and _number(item[0])
+            # a logprob that is not finite comes as null (orjson): a value like any other
+            if not (isinstance(item, list) and len(item) >= 2 and _logprob(item[0])
                     and isinstance(item[1], int)):  # fmt: skip
                 raise _bad(self.path, "output_token_logprobs is not [logprob, token_id, text] "
                            "triples", payload)  # fmt: skip
-            logprobs.append(float(item[0]))
+            logprobs.append(None if item[0] is None else float(item[0]))
             tokens_.append(item[1])
         return Output(payload["text"], tuple(tokens_), tuple(logprobs))
 
@@ -111,8 +112,9 @@ class OpenAICompletions:
         tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             return Output(text)
-        if isinstance(values, list) and len(values) == len(tokens) and all(map(_number, values)):
-            return Output(text, tuple(tokens), tuple(float(v) for v in values))
+        if isinstance(values, list) and len(values) == len(tokens) and all(map(_logprob, values)):
+            return Output(text, tuple(tokens),
+                          tuple(None if v is None else float(v) for v in values))  # fmt: skip
         return Output(text, tuple(tokens))
 
 
@@ -137,8 +139,8 @@ def model_name(api: Api, payload: object) -> str | None:
     return None
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _logprob(value: object) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _bad(path: str, what: str, payload: object) -> CheckError:

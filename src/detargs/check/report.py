@@ -41,8 +41,9 @@ class Output:
     text: str
     tokens: tuple[int | str, ...] = ()
     """Token ids (SGLang's ``/generate``) or token strings (``/v1/completions``)."""
-    logprobs: tuple[float, ...] | None = None
-    """One logprob per token, as the server sent them; ``None`` when it sent none."""
+    logprobs: tuple[float | None, ...] | None = None
+    """One logprob per token, as the server sent them (``None`` for a null one); ``None``
+    when it sent none."""
 
     def compared_by(self, other: Output) -> Compared:
         if self.tokens and other.tokens:
