@@ -153,3 +153,23 @@ def test_the_seeded_plan_samples_with_the_seed() -> None:
     assert (probe.temperature, probe.seed) == (0.7, 99)
     fillers = [r for round_ in rounds[1:2] for r in round_.requests if r != probe]
     assert all(r.seed not in (None, 99) for r in fillers)
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from detargs.check import runner
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert isinstance(runner._progress_bar(10, None), runner._NoBar)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = runner._progress_bar(10, None)
+    bar.update(10)
+    bar.close()
+    assert "detargs check:   0%" in terminal.getvalue()
+    assert isinstance(runner._progress_bar(10, False), runner._NoBar)
