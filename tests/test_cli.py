@@ -323,10 +323,10 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--help")
     assert (code, err) == (0, "")
     assert ("Exit codes: 0 ok, 1 output not written, 2 invalid arguments or conflicts, 3 device "
-            "detection failure, 4 this node does not match the plan, 130 interrupted, 141 "
-            "output pipe closed.") in (
+            "detection failure, 4 this node does not match the plan, 5 not deterministic "
+            "(check), 6 could not check, 130 interrupted, 141 output pipe closed.") in (
         " ".join(out.split())  # argparse wraps to the terminal's width
-    )
+    )  # fmt: skip
 
 
 def test_a_conflicting_inherited_environment_variable_exits_2(

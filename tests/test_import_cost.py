@@ -18,14 +18,16 @@ import detargs
 
 _SRC = str(Path(detargs.__file__).resolve().parent.parent)
 _HEAVY = ("pynvml", "torch", "detargs.nvml")
+# what only `detargs check` may load: its HTTP client, the client's own stack, the progress bar
+_CHECK_ONLY = ("httpx", "httpcore", "anyio", "h11", "tqdm", "rich", "detargs.check.runner")
+_WATCHED = ("pynvml", "torch", "detargs.nvml", "pydantic", *_CHECK_ONLY)
 
 
 def _loaded_after(code: str, *, env: dict[str, str] | None = None) -> list[str]:
-    """Which of ``_HEAVY`` (plus pydantic) are in ``sys.modules`` after ``code`` runs."""
+    """Which of ``_WATCHED`` are in ``sys.modules`` after ``code`` runs."""
     report = (
         "\nimport json as _json, sys as _sys\n"
-        "print(_json.dumps([m for m in ('pynvml', 'torch', 'detargs.nvml', 'pydantic') "
-        "if m in _sys.modules]))\n"
+        f"print(_json.dumps([m for m in {_WATCHED!r} if m in _sys.modules]))\n"
     )
     environ = dict(os.environ if env is None else env)
     environ.pop("DETARGS_DEVICE", None)
@@ -43,6 +45,18 @@ def _loaded_after(code: str, *, env: dict[str, str] | None = None) -> list[str]:
 
 def test_import_detargs_loads_nothing_heavy() -> None:
     assert _loaded_after("import detargs") == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [pytest.param("import detargs\nfor name in detargs.__all__: getattr(detargs, name)",
+                  id="every-public-name"),
+     pytest.param("import detargs.fixtures, detargs.pytest_plugin, detargs.testing",
+                  id="fixtures-plugin-testing"),
+     pytest.param("import detargs.check, detargs.check.standin", id="check-package")],
+)  # fmt: skip
+def test_no_http_client_outside_the_check_run(code: str) -> None:
+    assert set(_loaded_after(code)).isdisjoint(_CHECK_ONLY)
 
 
 def test_lazy_names_resolve_without_nvml() -> None:
@@ -120,6 +134,37 @@ def test_the_cli_with_a_profile_imports_no_pynvml_torch_nor_pydantic(argv: list[
     assert "pynvml" not in loaded
     assert "torch" not in loaded
     assert "pydantic" not in loaded
+    assert set(loaded).isdisjoint(_CHECK_ONLY)
+
+
+def test_detargs_check_is_where_the_http_client_comes_in() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from detargs.cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()):\n"
+        "    code = main(['check', 'http://127.0.0.1:9', '--timeout', '1'])\n"
+        "assert code == 6, code\n"
+    )
+    loaded = _loaded_after(code)
+    assert {"httpx", "detargs.check.runner"} <= set(loaded)
+    assert "pynvml" not in loaded
+    assert "pydantic" not in loaded
+
+
+def test_without_httpx_check_says_what_to_install_and_exits_6() -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "sys.modules['httpx'] = None  # what an environment without the extra looks like\n"
+        "from detargs.cli import main\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        "    code = main(['check', 'http://127.0.0.1:9'])\n"
+        "assert code == 6, code\n"
+        "assert err.getvalue().startswith('detargs: error: detargs check needs'), err.getvalue()\n"
+        "assert \"pip install 'detargs[check]'\" in err.getvalue(), err.getvalue()\n"
+        "assert len(err.getvalue().splitlines()) == 1\n"
+    )
+    _loaded_after(code)
 
 
 def test_reading_a_saved_device_report_is_where_pydantic_comes_in(tmp_path: Path) -> None:

@@ -406,10 +406,11 @@ def test_defect7_one_string_is_refused_with_split_it() -> None:
         pytest.param(("resolve", *H100, "--dry-run", "--", DET),
                      "--dry-run is an option of `detargs launch`, not of `detargs resolve`",
                      id="resolve-dry-run"),
-        pytest.param(("flags", "--json"), "--json is an option of `detargs detect` and "
-                     "`detargs profiles`, not of `detargs flags`", id="flags-json"),
+        pytest.param(("flags", "--json"), "--json is an option of `detargs detect`, "
+                     "`detargs profiles` and `detargs check`, not of `detargs flags`",
+                     id="flags-json"),
         pytest.param(("detect", "--format", "json"), "--format is an option of `detargs "
-                     "resolve` and `detargs explain` and `detargs launch`, not of `detargs "
+                     "resolve`, `detargs explain` and `detargs launch`, not of `detargs "
                      "detect`", id="detect-format"),
     ],
 )
@@ -710,7 +711,7 @@ def test_bash_completion_is_valid_bash(bash_script: Path) -> None:
     ("words", "expected"),
     [
         pytest.param(("",), ["resolve", "explain", "launch", "plan", "detect", "flags",
-                             "profiles", "completion", "-h", "--help", "--version"],
+                             "profiles", "completion", "check", "-h", "--help", "--version"],
                      id="commands"),
         pytest.param(("ex",), ["explain"], id="a-command-prefix"),
         pytest.param(("resolve", "--for"), ["--format"], id="an-option"),

@@ -27,12 +27,6 @@ RERECORD = (
     "re-run `python3 tools/sglang_resolution.py` and commit tests/fixtures/sglang_resolution.json"
 )
 
-# Releases whose launch, as detargs resolves it today, still leaves SGLang's breakable prefill
-# graph on (issue 11). The cases are strict xfails: once the rule turns the graph off and the
-# record is re-made, they pass, the strict xfail fails, and this set must be emptied.
-KNOWN_GAP = frozenset({"0.5.18", "0.5.23"})
-
-
 def _tool() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "sglang_resolution", _ROOT / "tools" / "sglang_resolution.py"
@@ -53,11 +47,7 @@ def _id(case: dict[str, Any]) -> str:
 
 
 def _prefill_param(case: dict[str, Any]) -> Any:
-    marks = []
-    if case["variant"] == "detargs" and case["release"] in KNOWN_GAP:
-        reason = "issue 11: prefill graph left breakable; once it passes, empty KNOWN_GAP"
-        marks.append(pytest.mark.xfail(strict=True, reason=reason))
-    return pytest.param(case, id=_id(case), marks=marks)
+    return pytest.param(case, id=_id(case))
 
 
 def test_the_record_covers_the_issue_releases_devices_and_fixtures() -> None:

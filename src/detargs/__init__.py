@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .detection import detect
     from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo
     from .errors import (
+        CheckError,
         Conflict,
         ConflictError,
         DetargsError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         DeviceDetectionError,
         DeviceError,
         InvalidArgsError,
+        NondeterminismError,
         PlanMismatchError,
         UnsupportedDeviceError,
     )
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Arch",
+    "CheckError",
     "ComputeCapability",
     "Conflict",
     "ConflictError",
@@ -58,6 +61,7 @@ __all__ = [
     "InvalidArgsError",
     "NodeLaunch",
     "NodePlacement",
+    "NondeterminismError",
     "Plan",
     "PlanMismatchError",
     "Resolution",
@@ -85,6 +89,7 @@ _HOMES = {
     "ComputeCapability": "device",
     "DeviceInfo": "device",
     "GpuInfo": "device",
+    "CheckError": "errors",
     "Conflict": "errors",
     "ConflictError": "errors",
     "DetargsError": "errors",
@@ -92,6 +97,7 @@ _HOMES = {
     "DeviceDetectionError": "errors",
     "DeviceError": "errors",
     "InvalidArgsError": "errors",
+    "NondeterminismError": "errors",
     "UnsupportedDeviceError": "errors",
     "PlanMismatchError": "errors",
     "NodePlacement": "nodes",

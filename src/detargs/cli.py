@@ -15,11 +15,15 @@
                                                  after --)
     detargs profiles [--json]                    list the built-in device profiles
     detargs completion {bash,zsh}                print a shell completion script
+    detargs check URL [options]                  prove that a running server is
+                                                 deterministic (exit 5 if not, 6 if it
+                                                 cannot be checked)
     detargs --version
 
 SGLang's own arguments go after ``--`` (SGLang has a ``--device`` flag of its own).
 Exit codes: 0 success, 1 the output could not be written, 2 invalid arguments or
-conflicts, 3 device detection failure, 4 this node does not match the plan, 130
+conflicts, 3 device detection failure, 4 this node does not match the plan, 5 ``check``:
+the server is not deterministic, 6 ``check``: the server could not be checked, 130
 interrupted, 141 the reader of the output went away (a closed pipe). Errors are one
 paragraph on stderr, never a traceback.
 """
@@ -27,7 +31,6 @@ paragraph on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import os
 import shlex
@@ -35,6 +38,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
+from ._output import Output, OutputError, emit, flush_stderr, say, warn_all
 from .errors import DetargsError, InvalidArgsError
 
 if TYPE_CHECKING:
@@ -64,6 +68,8 @@ _SUMMARIES = {
     "flags": "list the flags an SGLang release takes, or one flag's history",
     "profiles": "list the built-in device profiles --device takes",
     "completion": "print a bash or zsh completion script",
+    "check": "prove that a running server is deterministic: probe requests, every output "
+    "compared bit for bit",
 }
 
 
@@ -74,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     away (EPIPE) ends the command quietly with 141, any other failed write (a full
     disk, a closed stdout) with one line on stderr and 1. Ctrl-C exits 130 quietly.
     """
-    output = _Output(sys.stdout)
+    output = Output(sys.stdout)
     stdout = cast(TextIO, output)
     saved = sys.stdout
     sys.stdout = stdout  # argparse's --help and --version write there too
@@ -84,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except _OutputError as failure:
+    except OutputError as failure:
         output.discard()
         if failure.errno == errno.EPIPE:
             return EXIT_BROKEN_PIPE
-        _say(f"detargs: error: cannot write to standard output: {failure.reason}; "
+        say(f"detargs: error: cannot write to standard output: {failure.reason}; "
              "the output is incomplete")  # fmt: skip
         return EXIT_OUTPUT_FAILED
     finally:
@@ -104,24 +110,24 @@ def _run(words: list[str], out: TextIO) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     if unknown:
-        _say(_unrecognized(options.command, unknown))
+        say(_unrecognized(options.command, unknown))
         return 2
     if options.command == "flags" and options.flag is None and len(sglang) == 1:
         # argparse reads "--attention-backend" as an option of its own; after -- it is a name
         options.flag, sglang = sglang[0], []
     if sglang and options.command not in _TAKES_SGLANG:
-        _say(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --")
+        say(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --")
         return 2
     planned = getattr(options, "plan", None) is not None  # the plan holds the SGLang arguments
     if options.command in _TAKES_SGLANG and not sglang and not planned:
-        _say(f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
+        say(f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
              f"{options.command} --device h100 -- --model-path MODEL "
              "--enable-deterministic-inference")  # fmt: skip
         return 2
     try:
         return _COMMANDS[options.command](options, sglang, out)
     except DetargsError as error:
-        _say(f"detargs: error: {error}")
+        say(f"detargs: error: {error}")
         return error.exit_code
 
 
@@ -139,7 +145,8 @@ def _unrecognized(command: str, unknown: list[str]) -> str:
         option = word.partition("=")[0]
         owners = [name for name in elsewhere.get(option, ()) if name != command]
         if owners:
-            where = " and ".join(f"`detargs {name}`" for name in owners)
+            named = [f"`detargs {name}`" for name in owners]
+            where = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
             return (f"detargs: error: {option} is an option of {where}, not of `detargs "
                     f"{command}`; see `detargs {command} --help`")  # fmt: skip
     return (f"detargs: error: unrecognized arguments: {shlex.join(unknown)}; SGLang's own "
@@ -206,7 +213,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Deterministic-inference launch arguments for SGLang.",
         epilog="SGLang's arguments go after --. Exit codes: 0 ok, 1 output not written, "
         "2 invalid arguments or conflicts, 3 device detection failure, 4 this node does not "
-        "match the plan, 130 interrupted, 141 output pipe closed.",
+        "match the plan, 5 not deterministic (check), 6 could not check, 130 interrupted, "
+        "141 output pipe closed.",
     )
     parser.add_argument("--version", action="version", version=f"detargs {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -257,6 +265,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         completion.add_argument("shell", choices=("bash", "zsh"),
                                 help="the shell: bash (source it, or put it in "
                                 "bash_completion.d) or zsh (put it on $fpath as _detargs)")
+    if wanted("check"):
+        _check_options(add("check"))
     return parser
 
 
@@ -341,11 +351,11 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
             launcher=launcher,
         )
     except DetargsError:
-        _warn_all(assumed)
+        warn_all(assumed)
         raise
-    _warn_all(resolution.warnings)
+    warn_all(resolution.warnings)
     if target.source == "newest":
-        _say(f"detargs: note: resolved for SGLang {target.release}, the newest catalogued "
+        say(f"detargs: note: resolved for SGLang {target.release}, the newest catalogued "
              "release: no --sglang-version was given and no sglang is installed here; pass "
              "--sglang-version for the release that will run")  # fmt: skip
     return resolution
@@ -367,14 +377,14 @@ def _launcher(text: str) -> tuple[str, ...]:
 def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
     if options.format == "json":
-        _emit(resolution.to_json(), out)
+        emit(resolution.to_json(), out)
     elif options.format == "shell":
-        _emit(resolution.shell(), out)
+        emit(resolution.shell(), out)
     else:
-        _emit(shlex.join(resolution.argv), out)
+        emit(shlex.join(resolution.argv), out)
         if resolution.env:
             needed = " ".join(f"{name}={value}" for name, value in resolution.env.items())
-            _say(f"detargs: note: this launch also needs the environment {needed}; "
+            say(f"detargs: note: this launch also needs the environment {needed}; "
                  "--format shell or json includes it")  # fmt: skip
     return 0
 
@@ -382,10 +392,10 @@ def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
 def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     resolution = _resolution(options, sglang)
     if options.format == "json":
-        _emit(resolution.to_json(), out)
+        emit(resolution.to_json(), out)
         return 0
-    _emit(resolution.explain(), out)
-    _emit(f"launch: {resolution.shell()}", out)
+    emit(resolution.explain(), out)
+    emit(f"launch: {resolution.shell()}", out)
     return 0
 
 
@@ -397,19 +407,19 @@ def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> in
 
     target = target_version(options.sglang_version)
     args, notes = read_values(sglang, target)
-    _warn_all(notes)
+    warn_all(notes)
     plan = make_plan(args, nnodes=options.nnodes, device=options.device,
                      node_reports=options.node_report, sglang_version=target,
                      on_conflict=options.on_conflict, model_arch=options.model_arch,
                      gpu_index=options.gpu_index, dist_port=options.dist_port,
                      launcher=_launcher(options.launcher) if options.launcher else
                      DEFAULT_LAUNCHER)  # fmt: skip
-    _warn_all(plan.warnings)
+    warn_all(plan.warnings)
     if options.output is None:
-        _emit(plan.to_json().rstrip("\n"), out)
+        emit(plan.to_json().rstrip("\n"), out)
     else:
         plan.write(options.output)
-        _say(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to "
+        say(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to "
              f"{options.output}")  # fmt: skip
     return 0
 
@@ -428,7 +438,7 @@ def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
                                "print the launch, or drop --format to run it", flag="--format")
     resolution = _resolution(options, sglang)
     if options.dry_run:
-        _emit(resolution.to_json() if options.format == "json" else resolution.shell(), out)
+        emit(resolution.to_json() if options.format == "json" else resolution.shell(), out)
         return 0
     _exec(*resolution.popen_args(), out)
     return 0  # pragma: no cover - exec does not return
@@ -462,11 +472,11 @@ def _launch_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
     launcher = None if options.launcher is None else _launcher(options.launcher)
     node = plan.launch_for_node(placement, launcher=launcher)
     if options.check_only:
-        _emit(f"detargs: rank {placement.rank} of {placement.nnodes} matches plan "
+        emit(f"detargs: rank {placement.rank} of {placement.nnodes} matches plan "
               f"{plan.fingerprint}", out)  # fmt: skip
         return 0
     if options.dry_run:
-        _emit(node.shell(), out)
+        emit(node.shell(), out)
         return 0
     _exec(*node.popen_args(), out)
     return 0  # pragma: no cover - exec does not return
@@ -474,7 +484,7 @@ def _launch_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
 
 def _exec(command: list[str], env: dict[str, str], out: TextIO) -> None:
     out.flush()
-    _flush_stderr()
+    flush_stderr()
     try:
         os.execvpe(command[0], command, env)
     except OSError as error:
@@ -488,8 +498,8 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     from .detection import detect
 
     info = detect(options.device)
-    _emit(info.to_json(indent=2) if options.json else info.describe(), out)
-    _warn_all(info.warnings)
+    emit(info.to_json(indent=2) if options.json else info.describe(), out)
+    warn_all(info.warnings)
     return 0
 
 
@@ -498,15 +508,15 @@ def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> i
     from .version import target_version
 
     target = target_version(options.sglang_version)
-    _warn_all(target.warnings)
+    warn_all(target.warnings)
     if options.flag:
         pinned = options.sglang_version is not None
         for line in _flag_report(options.flag, target.release, pinned):
-            _emit(line, out)
+            emit(line, out)
         return 0
     for flag in sorted(catalogue_for(target.release).flags, key=lambda flag: flag.name):
         kind = flag.kind if not flag.type else f"{flag.kind}:{flag.type}"
-        _emit(f"{' '.join(flag.options):<56} {kind}", out)
+        emit(f"{' '.join(flag.options):<56} {kind}", out)
     return 0
 
 
@@ -527,7 +537,7 @@ def _flag_report(written: str, release: str, pinned: bool) -> list[str]:
                     if name.startswith("--") and option.startswith(name)}  # fmt: skip
         if len(prefixed) == 1:
             [full] = prefixed
-            _say(f"detargs: note: {name} is not a flag of its own: SGLang {release}'s parser "
+            say(f"detargs: note: {name} is not a flag of its own: SGLang {release}'s parser "
                  f"reads it as {full}, a unique prefix")  # fmt: skip
             name, history = full, flag_history(full)
         elif len(prefixed) > 1:
@@ -570,7 +580,7 @@ def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -
                  "target": targets[entry.key], "arch": entry.arch.value,
                  "memory_mib": entry.memory_mib, "note": entry.note}
                 for entry in PROFILES]  # fmt: skip
-        _emit(json.dumps({"profiles": rows, "max_count": MAX_COUNT}, indent=2), out)
+        emit(json.dumps({"profiles": rows, "max_count": MAX_COUNT}, indent=2), out)
         return 0
     header = ("name", "gpu", "capability", "arch", "aliases")
     rows_text = [header] + [
@@ -581,8 +591,8 @@ def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -
     widths = [max(len(row[column]) for row in rows_text) for column in range(len(header) - 1)]
     for row in rows_text:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-        _emit("  ".join([*cells, row[-1]]), out)
-    _emit(f"Add xN for N GPUs of one kind, N from 1 to {MAX_COUNT} (h100x8); case, spaces and "
+        emit("  ".join([*cells, row[-1]]), out)
+    emit(f"Add xN for N GPUs of one kind, N from 1 to {MAX_COUNT} (h100x8); case, spaces and "
           "a leading 'NVIDIA' are ignored.", out)  # fmt: skip
     return 0
 
@@ -590,127 +600,63 @@ def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -
 def _cmd_completion(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
     from .completion import completion_script
 
-    _emit(completion_script(_parser(), options.shell), out)
+    emit(completion_script(_parser(), options.shell), out)
     return 0
 
 
-def _emit(text: str, out: TextIO) -> None:
-    """Print ``text``; words that came in as undecodable bytes go out as the same bytes."""
+def _check_options(command: argparse.ArgumentParser) -> None:
+    from .check.report import PROBES, CheckOptions
+
+    d = CheckOptions()
+    command.add_argument("url", help="the server, e.g. http://127.0.0.1:30000")
+    command.add_argument("--api", choices=("auto", "sglang", "openai"), default="auto",
+                         help="SGLang's /generate or OpenAI's /v1/completions (default: auto)")
+    command.add_argument("--model", help="model name for /v1/completions (default: the "
+                         "first of /v1/models)")
+    command.add_argument("--probes", default=",".join(d.probes),
+                         help=f"comma-separated, of {', '.join(PROBES)} (default: all)")
+    for flag, name, kind, meaning in (
+        ("--max-new-tokens", "max_new_tokens", int, "tokens generated per request"),
+        ("--trials", "trials", int, "trials of the batch and seeded probes"),
+        ("--repeats", "repeats", int, "requests of the repeat probe"),
+        ("--prompt-words", "prompt_words", int, "length of the probe prompts in words"),
+        ("--temperature", "temperature", float, "temperature of the seeded probe"),
+        ("--seed", "seed", int, "sampling seed of the seeded probe and prompt generator"),
+        ("--timeout", "timeout_s", float, "seconds to wait for one answer"),
+    ):
+        command.add_argument(flag, dest=name, type=kind, default=getattr(d, name),
+                             help=f"{meaning} (default: {getattr(d, name)})")
+    command.add_argument("--others", default=",".join(map(str, d.others)),
+                         help="how many other prompts go out at once with the probe prompt, "
+                         "one burst per count (default: %(default)s)")
+    command.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _cmd_check(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    from . import check
+
+    def words(text: str) -> tuple[str, ...]:
+        return tuple(word.strip() for word in text.split(",") if word.strip())
+
+    others = words(options.others)
+    if not all(word.isdigit() for word in others):
+        raise InvalidArgsError(f"--others {options.others!r}: give counts separated by commas, "
+                               "as in --others 1,3,7,15,31", flag="--others")  # fmt: skip
+    names = ("max_new_tokens", "trials", "repeats", "prompt_words", "temperature", "seed",
+             "timeout_s")  # fmt: skip
     try:
-        print(text, file=out)
-        return
-    except UnicodeEncodeError:
-        pass
-    buffer = getattr(out, "buffer", None)
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    try:
-        data = (text + "\n").encode(encoding, "surrogateescape")
-    except UnicodeEncodeError:
-        raise InvalidArgsError(
-            f"the output cannot be written in this terminal's encoding ({encoding}); set "
-            "PYTHONIOENCODING=utf-8 (or a UTF-8 locale) and run it again"
-        ) from None
-    if buffer is None:
-        print(data.decode(encoding, "backslashreplace"), end="", file=out)
-        return
-    out.flush()
-    buffer.write(data)
-    buffer.flush()
-
-
-# --- the output guard ----------------------------------------------------------------
-
-
-class _OutputError(Exception):
-    """Writing stdout failed. Not an OSError: argparse swallows those while printing."""
-
-    def __init__(self, number: int, reason: str) -> None:
-        super().__init__(reason)
-        self.errno = number
-        self.reason = reason
-
-
-class _Output:
-    """stdout, with every failed write turned into ``_OutputError``."""
-
-    def __init__(self, stream: TextIO | None) -> None:
-        self._stream = stream
-
-    @property
-    def encoding(self) -> str:
-        return getattr(self._stream, "encoding", None) or "utf-8"
-
-    @property
-    def buffer(self) -> _Output | None:
-        buffer = getattr(self._stream, "buffer", None)
-        return None if buffer is None else _Output(buffer)
-
-    def write(self, text: Any) -> int:
-        return int(self._guarded("write", text) or 0)
-
-    def flush(self) -> None:
-        self._guarded("flush")
-
-    def isatty(self) -> bool:
-        try:
-            return bool(self._stream is not None and self._stream.isatty())
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        if self._stream is None:
-            raise OSError(errno.EBADF, "standard output is closed")
-        return self._stream.fileno()
-
-    def _guarded(self, method: str, *args: Any) -> Any:
-        if self._stream is None:
-            raise _OutputError(errno.EBADF, "it is closed")
-        try:
-            return getattr(self._stream, method)(*args)
-        except UnicodeEncodeError:
-            raise
-        except (OSError, ValueError) as error:
-            number = getattr(error, "errno", None) or errno.EIO
-            if isinstance(error, ValueError):  # "I/O operation on closed file"
-                number = errno.EBADF
-            reason = getattr(error, "strerror", None) or str(error)
-            raise _OutputError(number, reason) from None
-
-    def discard(self) -> None:
-        """Point the stream's file descriptor at /dev/null, so that interpreter exit does
-        not retry the failed write and print "Exception ignored" on stderr."""
-        try:
-            descriptor = self.fileno()
-            null = os.open(os.devnull, os.O_WRONLY)
-        except (AttributeError, OSError, ValueError):
-            return  # not a file (a test's StringIO): nothing is retried at exit
-        try:
-            os.dup2(null, descriptor)
-        finally:
-            os.close(null)
-
-
-def _say(text: str) -> None:
-    """One line on stderr. Never on stdout: with stderr closed (``2>&-``), ``print(file=
-    sys.stderr)`` would fall back to stdout and mix into what a script captures."""
-    err = sys.stderr
-    if err is None:
-        return
-    try:
-        print(text, file=err)
-    except (OSError, ValueError):
-        return  # nowhere left to say it
-
-
-def _flush_stderr() -> None:
-    if sys.stderr is not None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.flush()
-
-
-def _warn_all(texts: Sequence[str]) -> None:
-    for text in texts:
-        _say(f"detargs: warning: {text}")
+        settings = check.options(probes=words(options.probes),
+                                 others=tuple(int(word) for word in others),
+                                 **{name: getattr(options, name) for name in names})  # fmt: skip
+    except InvalidArgsError as error:
+        # CheckOptions names its fields; here they are options
+        field = str(error).removeprefix("check options: ").split(" ", 1)[0]
+        flag = "--timeout" if field == "timeout_s" else "--" + field.replace("_", "-")
+        raise InvalidArgsError(f"{flag}: {str(error).split(' ', 3)[-1]}", flag=flag) from None
+    report = check.check(options.url, settings, api=None if options.api == "auto" else options.api,
+                         model=options.model, progress=None)  # fmt: skip
+    emit(report.to_json() if options.json else report.summary(), out)
+    return 0 if report.deterministic else 5
 
 
 _COMMANDS = {
@@ -722,6 +668,7 @@ _COMMANDS = {
     "flags": _cmd_flags,
     "profiles": _cmd_profiles,
     "completion": _cmd_completion,
+    "check": _cmd_check,
 }
 
 

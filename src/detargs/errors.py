@@ -8,7 +8,9 @@ The hierarchy::
     ├── DeviceError                   the GPU cannot be known or cannot be served      exit 3
     │   ├── DeviceDetectionError      NVML, CUDA_VISIBLE_DEVICES, profile or JSON failed
     │   └── UnsupportedDeviceError    the GPU cannot run a deterministic launch
-    └── PlanMismatchError             this node does not match the multi-node plan     exit 4
+    ├── PlanMismatchError             this node does not match the multi-node plan     exit 4
+    ├── NondeterminismError           a checked server gave two outputs for one request exit 5
+    └── CheckError                    a server could not be checked (down, bad answer) exit 6
 
     DetargsWarning (UserWarning)      something was assumed; the launch still stands
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 __all__ = [
+    "CheckError",
     "Conflict",
     "ConflictError",
     "DetargsError",
@@ -31,6 +34,7 @@ __all__ = [
     "DeviceDetectionError",
     "DeviceError",
     "InvalidArgsError",
+    "NondeterminismError",
     "PlanMismatchError",
     "UnsupportedDeviceError",
 ]
@@ -155,6 +159,27 @@ class PlanMismatchError(DetargsError):
             "launched here; run this node with what the plan says, or write the plan again "
             "for these nodes (detargs plan)"
         )
+
+
+class NondeterminismError(DetargsError):
+    """A checked server answered one request with more than one output.
+
+    ``report`` holds the whole ``detargs.check.CheckReport``; the message is its
+    divergence summary.
+    """
+
+    exit_code: ClassVar[int] = 5
+
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class CheckError(DetargsError):
+    """A server could not be checked: unreachable, a bad URL, a timeout, an answer that
+    is not what the protocol promises, or the check's own dependencies missing."""
+
+    exit_code: ClassVar[int] = 6
 
 
 class DetargsWarning(UserWarning):

@@ -29,12 +29,18 @@ is close to a launch argument's (``attention_backed``) is refused with a did-you
 ``get_server_args()`` leaves ``--model-path`` out, because launchers such as SGLang's
 ``popen_launch_server(model, ...)`` add it themselves; set
 ``include_model_path = True`` when yours does not.
+
+``assert_deterministic_server(base_url)``, called at the end of ``setUpClass``, runs a
+short ``detargs check`` against the launched server; when it finds a divergence it calls
+``tearDownClass`` (unittest skips it after a failed ``setUpClass``, and the server must
+still stop) and raises ``NondeterminismError`` with the report, so every test of the
+class fails with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _session
 from ._argv_read import read_values
@@ -44,6 +50,9 @@ from .device import DeviceInfo
 from .errors import InvalidArgsError
 from .resolution import Resolution, resolve
 from .version import target_version
+
+if TYPE_CHECKING:
+    from .check import CheckReport
 
 __all__ = ["DeterministicServerMixin"]
 
@@ -86,6 +95,25 @@ class DeterministicServerMixin:
     def get_server_env(cls) -> dict[str, str]:
         """The environment variables the launch needs (merge them over your own)."""
         return dict(cls.get_resolution().env)
+
+    @classmethod
+    def assert_deterministic_server(cls, base_url: str, **options: Any) -> CheckReport:
+        """A short check of the server at ``base_url`` (``detargs.check.SHORT``, changed by
+        ``options``); on a divergence, ``tearDownClass`` then ``NondeterminismError``."""
+        from .check import SHORT, check
+        from .errors import NondeterminismError
+
+        api, model = options.pop("api", None), options.pop("model", None)
+        report = check(base_url, SHORT, api=api, model=model, **options)
+        if not report.deterministic:
+            teardown = getattr(cls, "tearDownClass", None)
+            if callable(teardown):
+                teardown()
+            raise NondeterminismError(
+                f"{cls.__name__}: the server is not deterministic: {report.summary()}",
+                report=report,
+            )
+        return report
 
     @classmethod
     def _resolve(cls) -> Resolution:

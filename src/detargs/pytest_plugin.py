@@ -8,7 +8,10 @@ It only wires options and fixtures to the library:
   their own; a value that names no device or release stops pytest at start-up;
 - ``detargs_device`` gives the ``DeviceInfo``; ``resolve_launch(argv_or_args, **kw)``
   resolves a launch for that device and release;
-- ``@pytest.mark.detargs_devices("h100", "b200")`` runs a test once per device.
+- ``@pytest.mark.detargs_devices("h100", "b200")`` runs a test once per device;
+- ``detargs_check(url, **options)`` runs a short determinism check against a launched
+  server and fails the test (or, from a class-scoped fixture, every test of the class)
+  with the divergence report.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import pytest
 if TYPE_CHECKING:
     # imported lazily below: loading the plugin must not slow every pytest start
     from .args import ServerArgs
+    from .check import CheckReport
     from .device import DeviceInfo
     from .resolution import Resolution
 
-__all__ = ["ResolveLaunch"]
+__all__ = ["CheckServer", "ResolveLaunch"]
 
 ResolveLaunch = Callable[..., "Resolution"]
+CheckServer = Callable[..., "CheckReport"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -141,3 +146,22 @@ def resolve_launch(
         return resolve(args, device=device, sglang_version=version, **kwargs)
 
     return _resolve
+
+
+@pytest.fixture(scope="session")
+def detargs_check() -> CheckServer:
+    """``detargs_check(url, **options)``: ``detargs.check.check`` with the short settings
+    (``detargs.check.SHORT``, changed by ``options``); a server that is not deterministic
+    fails the caller with the report. Session-scoped, so class- and module-scoped server
+    fixtures can use it."""
+    from .check import SHORT, check
+
+    def _check(url: str, **options: Any) -> CheckReport:
+        api = options.pop("api", None)
+        model = options.pop("model", None)
+        report = check(url, SHORT, api=api, model=model, **options)
+        if not report.deterministic:
+            pytest.fail(f"the server is not deterministic: {report.summary()}", pytrace=False)
+        return report
+
+    return _check
