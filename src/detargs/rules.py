@@ -349,8 +349,8 @@ def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
             "and SGLang's deterministic mode stopped turning it off in 0.5.15 only because its "
             f"rule checks for tc_piecewise. detargs writes {off}; decode CUDA graphs stay on. "
             "(One H200 run of SGLang 0.5.17 with a 2-layer random-weight model found the "
-            "breakable graph batch-invariant; one tiny model is no guarantee. To keep it, "
-            "ask for --cuda-graph-backend-prefill breakable with --on-conflict override.)"
+            "breakable graph batch-invariant; one tiny model is no guarantee: detargs check "
+            "tells whether a server that keeps it is.)"
         )
     return (
         f"SGLang {release} captures prefill in {default.name} CUDA graphs by default; they "
