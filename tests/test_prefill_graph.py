@@ -170,3 +170,11 @@ def test_detargs_writes_no_flag_its_release_deprecates(
     written = [catalogue.get(word.partition("=")[0]) for word in launch.argv]
     deprecated = [flag.name for flag in written if flag is not None and flag.deprecated]
     assert deprecated == []
+
+
+def test_explain_says_an_overridden_prefill_backend_is_dropped() -> None:
+    args = from_argv(["--enable-deterministic-inference", "--cuda-graph-backend-prefill",
+                      "breakable"], "0.5.17")  # fmt: skip
+    text = resolve(args, device="h100", sglang_version="0.5.17", environ={},
+                   on_conflict="override").explain()  # fmt: skip
+    assert "extra.cuda_graph_backend_prefill: dropped  [piecewise_cuda_graph, replaced your" in text

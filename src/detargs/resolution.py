@@ -396,6 +396,8 @@ def _label(decision: Decision) -> str:
     if decision.kind == "note":
         shown = "unknown" if decision.field == "model" else "unchanged"
         return f"{decision.field}: {shown if decision.value is None else _show(decision.value)}"
+    if decision.field.startswith("extra.") and decision.value is None:
+        return f"{decision.field}: dropped"  # the engine removes a passthrough flag set to None
     return f"{decision.field} = {_show(decision.value)}"
 
 
