@@ -104,3 +104,50 @@ def test_the_mixin_fails_the_class_and_still_stops_the_server(
         "*NondeterminismError: TestGsm8k: the server is not deterministic*",
         "*prefix  NOT deterministic*",
     ])  # fmt: skip
+
+
+_UNCHECKABLE_CLASS = """
+import socket
+import unittest
+from detargs.fixtures import DeterministicServerMixin
+
+STOPPED = []
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class TestGsm8k(DeterministicServerMixin, unittest.TestCase):
+    model = "m"
+    enable_deterministic_inference = True
+    device = "h100"
+    sglang_version = "0.5.23"
+
+    @classmethod
+    def setUpClass(cls):
+        # a server that died at start-up: nothing listens on its port
+        cls.assert_deterministic_server(f"http://127.0.0.1:{_free_port()}", timeout_s=2.0)
+
+    @classmethod
+    def tearDownClass(cls):
+        STOPPED.append(cls.__name__)
+
+    def test_accuracy(self):
+        pass
+
+
+def test_the_server_was_stopped():
+    assert STOPPED == ["TestGsm8k"]
+"""
+
+
+def test_the_mixin_stops_the_server_when_it_cannot_be_checked(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(_UNCHECKABLE_CLASS)
+    result = _run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*CheckError*"])

@@ -99,20 +99,25 @@ class DeterministicServerMixin:
     @classmethod
     def assert_deterministic_server(cls, base_url: str, **options: Any) -> CheckReport:
         """A short check of the server at ``base_url`` (``detargs.check.SHORT``, changed by
-        ``options``); on a divergence, ``tearDownClass`` then ``NondeterminismError``."""
+        ``options``). On a divergence it raises ``NondeterminismError``, and when the server
+        cannot be checked the check's own error; either way ``tearDownClass`` runs first,
+        since unittest skips it after a failing ``setUpClass`` and the server must stop."""
         from .check import SHORT, check
-        from .errors import NondeterminismError
+        from .errors import DetargsError, NondeterminismError
 
         api, model = options.pop("api", None), options.pop("model", None)
-        report = check(base_url, SHORT, api=api, model=model, **options)
-        if not report.deterministic:
+        try:
+            report = check(base_url, SHORT, api=api, model=model, **options)
+            if not report.deterministic:
+                raise NondeterminismError(
+                    f"{cls.__name__}: the server is not deterministic: {report.summary()}",
+                    report=report,
+                )
+        except DetargsError:
             teardown = getattr(cls, "tearDownClass", None)
             if callable(teardown):
                 teardown()
-            raise NondeterminismError(
-                f"{cls.__name__}: the server is not deterministic: {report.summary()}",
-                report=report,
-            )
+            raise
         return report
 
     @classmethod
