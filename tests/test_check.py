@@ -180,9 +180,10 @@ def test_the_json_report_follows_the_schema_and_round_trips(mode: str) -> None:
     assert CheckReport.from_json(report.to_json()) == report
 
 
-def test_a_report_that_is_not_one_is_refused() -> None:
+@pytest.mark.parametrize("text", ['{"schema_version": 99}', "[]", '"x"', "3", "{"])
+def test_a_report_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(CheckError, match="not a detargs check report"):
-        CheckReport.from_json('{"schema_version": 99}')
+        CheckReport.from_json(text)
 
 
 # --- the CLI ------------------------------------------------------------------------------
@@ -221,6 +222,14 @@ def test_the_cli_prints_json_that_follows_the_schema() -> None:
     jsonschema.validate(data, REPORT_SCHEMA)
     assert data["api"] == "openai"
     assert data["options"]["others"] == [1, 3, 7]
+
+
+def test_an_openai_base_url_ending_in_v1_checks_the_server() -> None:
+    with StandinServer("deterministic", apis=["openai"]) as server:
+        url = server.url
+        code, out, err = _cli("check", f"{url}/v1/", *_CLI_QUICK)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{url} (openai")
 
 
 def _free_port() -> int:
@@ -305,7 +314,9 @@ def test_a_server_that_cannot_be_checked_exits_6(
 @pytest.mark.parametrize(
     ("url", "message"),
     [pytest.param("127.0.0.1:30000", "is not a server URL", id="no-scheme"),
-     pytest.param("http://127.0.0.1:port", "port that is not a number", id="bad-port"),
+     pytest.param("http://127.0.0.1:port", "has no usable port", id="bad-port"),
+     pytest.param("http://127.0.0.1:99999", "has no usable port", id="port-out-of-range"),
+     pytest.param("http://127.0.0.1:30000/?x=1", "has a query or fragment", id="query"),
      pytest.param("http://127.0.0.1:{port}", "cannot connect to", id="nothing-listening")],
 )  # fmt: skip
 def test_a_bad_or_dead_url_exits_6(url: str, message: str) -> None:
@@ -320,7 +331,16 @@ def test_a_bad_or_dead_url_exits_6(url: str, message: str) -> None:
     [pytest.param(("--trials", "0"), "--trials: must be at least 1", id="trials"),
      pytest.param(("--others", "1,x"), "--others '1,x': give counts", id="others"),
      pytest.param(("--probes", "batch,speed"), "--probes: must be among", id="probes"),
-     pytest.param(("--timeout", "-1"), "--timeout: must be above 0", id="timeout"),
+     pytest.param(("--timeout", "-1"), "--timeout: must be a finite number above 0",
+                  id="timeout"),
+     pytest.param(("--timeout", "inf"), "--timeout: must be a finite number above 0",
+                  id="timeout-inf"),
+     pytest.param(("--temperature", "inf"), "--temperature: must be a finite number above 0",
+                  id="temperature-inf"),
+     pytest.param(("--temperature", "nan"), "--temperature: must be a finite number above 0",
+                  id="temperature-nan"),
+     pytest.param(("--trials", "2", "--trials", "3"), "--trials is given twice",
+                  id="repeated-option"),
      pytest.param(("--api", "grpc"), "argument --api: invalid choice", id="api")],
 )  # fmt: skip
 def test_bad_options_exit_2_before_anything_is_sent(words: tuple[str, ...], message: str) -> None:

@@ -572,6 +572,16 @@ def test_defect14_a_float_value_reads_a_float(capsys: pytest.CaptureFixture[str]
         pytest.param(("resolve", "--format", "json", "--format", "shell"),
                      "--format is given twice (--format json, then --format shell): give it "
                      "once", id="format"),
+        pytest.param(("plan", "--device", "h100x8", "--nnodes", "4", "--nnodes", "2"),
+                     "--nnodes is given twice (--nnodes 4, then --nnodes 2): give it once",
+                     id="plan-nnodes"),
+        pytest.param(("launch", "--plan", "a.json", "--plan", "b.json"),
+                     "--plan is given twice (--plan a.json, then --plan b.json): give it once",
+                     id="launch-plan"),
+        pytest.param(("plan", "--device", "h100x8", "--nnodes", "2", "--dist-port", "1",
+                      "--dist-port", "2"),
+                     "--dist-port is given twice (--dist-port 1, then --dist-port 2): give it "
+                     "once", id="plan-dist-port"),
     ],
 )
 def test_defect14_a_detargs_option_given_twice_is_refused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +414,34 @@ def test_cli_check_only_and_dry_run(capsys: pytest.CaptureFixture[str], plan_fil
     assert out.rstrip().endswith("--tp-size 16 --nnodes 2 --node-rank 1 "
                                  "--dist-init-addr sglang-0.sglang:50000")
     assert " my-sglang --model-path m " in out
+
+
+def test_cli_dry_run_json_is_this_nodes_launch(
+    capsys: pytest.CaptureFixture[str], plan_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {**LWS, "DETARGS_DEVICE": "h100x8"}.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run(capsys, "launch", "--plan", str(plan_file), "--dry-run", "--format",
+                         "json")  # fmt: skip
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    plan = Plan.read(plan_file)
+    assert (data["node_rank"], data["nnodes"], data["leader"]) == (1, 2, "sglang-0.sglang")
+    assert data["argv"] == [*plan.argv, "--nnodes", "2", "--node-rank", "1",
+                            "--dist-init-addr", "sglang-0.sglang:50000"]  # fmt: skip
+    assert data["env"] == dict(plan.env)
+    code, _, err = run(capsys, "launch", "--plan", str(plan_file), "--format", "json")
+    assert code == 2
+    assert "--format json is for --dry-run" in err
+
+
+def test_a_written_plan_is_readable_by_other_accounts(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        tp16_plan().write(tmp_path / "plan.json")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "plan.json").stat().st_mode) == 0o644
 
 
 def test_cli_plan_to_stdout_is_the_plan(capsys: pytest.CaptureFixture[str]) -> None:

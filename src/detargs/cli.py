@@ -292,30 +292,30 @@ def _resolve_options(command: argparse.ArgumentParser) -> None:
 def _plan_options(command: argparse.ArgumentParser) -> None:
     from .plan import DEFAULT_DIST_PORT
 
-    command.add_argument("--nnodes", type=int, required=True,
+    command.add_argument("--nnodes", action=_Once, type=int, required=True,
                          help="how many nodes the launch spans")
     command.add_argument("--node-report", action="append", default=[], metavar="FILE",
                          help="a node's `detargs detect --json` report (repeat per node; "
                          "they must agree); instead of --device")
-    command.add_argument("--dist-port", type=int, default=DEFAULT_DIST_PORT,
+    command.add_argument("--dist-port", action=_Once, type=int, default=DEFAULT_DIST_PORT,
                          help=f"the port of --dist-init-addr on the leader "
                          f"(default {DEFAULT_DIST_PORT})")
-    command.add_argument("-o", "--output", default=None, metavar="FILE",
+    command.add_argument("-o", "--output", action=_Once, default=None, metavar="FILE",
                          help="write the plan there (atomically) instead of stdout")
 
 
 def _plan_launch_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--plan", default=None, metavar="FILE",
+    command.add_argument("--plan", action=_Once, default=None, metavar="FILE",
                          help="launch this node's part of a plan from detargs plan")
     command.add_argument("--check-only", action="store_true",
                          help="with --plan: check this node against the plan and exit")
-    command.add_argument("--node-rank", type=int, default=None,
+    command.add_argument("--node-rank", action=_Once, type=int, default=None,
                          help="with --plan: this node's rank (default: SLURM_NODEID, "
                          "LWS_WORKER_INDEX)")
-    command.add_argument("--nnodes", type=int, default=None,
+    command.add_argument("--nnodes", action=_Once, type=int, default=None,
                          help="with --plan: the node count (default: SLURM_NNODES, "
                          "LWS_GROUP_SIZE)")
-    command.add_argument("--dist-init-addr", default=None, metavar="HOST[:PORT]",
+    command.add_argument("--dist-init-addr", action=_Once, default=None, metavar="HOST[:PORT]",
                          help="with --plan: the leader (default: the first host of "
                          "SLURM_JOB_NODELIST, LWS_LEADER_ADDRESS; port from the plan)")
 
@@ -425,6 +425,9 @@ def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> in
 
 
 def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+    if options.format is not None and not options.dry_run:
+        raise InvalidArgsError(f"--format {options.format} is for --dry-run: add --dry-run to "
+                               "print the launch, or drop --format to run it", flag="--format")
     if options.plan is not None:
         return _launch_plan(options, sglang, out)
     per_node = [flag for flag, value in (("--check-only", options.check_only or None),
@@ -433,9 +436,6 @@ def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     if per_node:
         raise InvalidArgsError(f"{per_node[0]} goes with --plan FILE (a plan from detargs "
                                "plan); a one-node launch takes none", flag=per_node[0])
-    if options.format is not None and not options.dry_run:
-        raise InvalidArgsError(f"--format {options.format} is for --dry-run: add --dry-run to "
-                               "print the launch, or drop --format to run it", flag="--format")
     resolution = _resolution(options, sglang)
     if options.dry_run:
         emit(resolution.to_json() if options.format == "json" else resolution.shell(), out)
@@ -476,7 +476,7 @@ def _launch_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
               f"{plan.fingerprint}", out)  # fmt: skip
         return 0
     if options.dry_run:
-        emit(node.shell(), out)
+        emit(node.to_json() if options.format == "json" else node.shell(), out)
         return 0
     _exec(*node.popen_args(), out)
     return 0  # pragma: no cover - exec does not return
@@ -609,11 +609,12 @@ def _check_options(command: argparse.ArgumentParser) -> None:
 
     d = CheckOptions()
     command.add_argument("url", help="the server, e.g. http://127.0.0.1:30000")
-    command.add_argument("--api", choices=("auto", "sglang", "openai"), default="auto",
+    command.add_argument("--api", action=_Once, choices=("auto", "sglang", "openai"),
+                         default="auto",
                          help="SGLang's /generate or OpenAI's /v1/completions (default: auto)")
-    command.add_argument("--model", help="model name for /v1/completions (default: the "
-                         "first of /v1/models)")
-    command.add_argument("--probes", default=",".join(d.probes),
+    command.add_argument("--model", action=_Once,
+                         help="model name for /v1/completions (default: the first of /v1/models)")
+    command.add_argument("--probes", action=_Once, default=",".join(d.probes),
                          help=f"comma-separated, of {', '.join(PROBES)} (default: all)")
     for flag, name, kind, meaning in (
         ("--max-new-tokens", "max_new_tokens", int, "tokens generated per request"),
@@ -624,9 +625,9 @@ def _check_options(command: argparse.ArgumentParser) -> None:
         ("--seed", "seed", int, "sampling seed of the seeded probe and prompt generator"),
         ("--timeout", "timeout_s", float, "seconds to wait for one answer"),
     ):
-        command.add_argument(flag, dest=name, type=kind, default=getattr(d, name),
+        command.add_argument(flag, action=_Once, dest=name, type=kind, default=getattr(d, name),
                              help=f"{meaning} (default: {getattr(d, name)})")
-    command.add_argument("--others", default=",".join(map(str, d.others)),
+    command.add_argument("--others", action=_Once, default=",".join(map(str, d.others)),
                          help="how many other prompts go out at once with the probe prompt, "
                          "one burst per count (default: %(default)s)")
     command.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -99,6 +99,14 @@ class NodeLaunch:
         assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
         return " ".join([*assignments, *(shlex.quote(word) for word in self.command)])
 
+    def to_json(self) -> str:
+        """This node's launch as JSON: its rank, node count and leader, command, argv, env."""
+        return json.dumps({
+            "node_rank": self.placement.rank, "nnodes": self.placement.nnodes,
+            "leader": self.placement.leader, "command": self.command,
+            "argv": list(self.argv), "env": dict(sorted(self.env.items())),
+        }, indent=2, ensure_ascii=False)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -220,6 +228,10 @@ class Plan:
             raise InvalidArgsError(f"-o {os.fspath(path)!r}: cannot write there "
                                    f"({error.strerror})", flag="-o") from None  # fmt: skip
         try:
+            # mkstemp makes it private (0600); a plan is read by every node's account
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle, 0o666 & ~umask)
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(self.to_json())
                 file.flush()

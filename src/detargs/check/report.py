@@ -9,6 +9,7 @@ returns no tokens.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal
@@ -155,10 +156,13 @@ class CheckOptions:
         if not self.prefix_fractions or not all(0 < f < 1 for f in self.prefix_fractions):
             raise ValueError("prefix_fractions must lie strictly between 0 and 1 "
                              f"(got {list(self.prefix_fractions)})")  # fmt: skip
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be above 0 (got {self.temperature})")
-        if not self.timeout_s > 0:
-            raise ValueError(f"timeout_s must be above 0 (got {self.timeout_s})")
+        # finite too: JSON has no infinity, neither in a request nor in a --json report
+        if not 0 < self.temperature < math.inf:
+            raise ValueError(
+                f"temperature must be a finite number above 0 (got {self.temperature})"
+            )
+        if not 0 < self.timeout_s < math.inf:
+            raise ValueError(f"timeout_s must be a finite number above 0 (got {self.timeout_s})")
 
 
 SHORT: Final = CheckOptions(max_new_tokens=16, trials=2, others=(3, 15), repeats=4,
@@ -215,7 +219,7 @@ class CheckReport:
         try:
             data = json.loads(text)
             return _report(data)
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise CheckError(f"not a detargs check report: {error}") from None
 
 

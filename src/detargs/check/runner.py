@@ -90,10 +90,15 @@ def _base_url(url: str) -> str:
         raise CheckError(f"{url!r} is not a server URL; give one such as "
                          "http://127.0.0.1:30000")  # fmt: skip
     try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
     except ValueError:
-        raise CheckError(f"{url!r} has a port that is not a number") from None
-    return url.rstrip("/")
+        raise CheckError(f"{url!r} has no usable port: give a number from 1 to 65535, as in "
+                         "http://127.0.0.1:30000") from None  # fmt: skip
+    if parts.query or parts.fragment:
+        raise CheckError(f"{url!r} has a query or fragment; give the server's root, such as "
+                         "http://127.0.0.1:30000")  # fmt: skip
+    # an OpenAI client's base URL ends in /v1; the check adds /v1/... itself
+    return url.rstrip("/").removesuffix("/v1")
 
 
 async def _detect(client: httpx.AsyncClient, base: str, api: Api | None) -> tuple[Api, str | None]:
