@@ -341,6 +341,24 @@ def test_defect4_a_misspelt_attribute_is_refused_with_did_you_mean(
         _fixture(**{name: "x"}).get_server_args()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "flag"),
+    [
+        pytest.param("pp_size", 2, "--pp-size", id="pp-size-not-tp-size"),
+        pytest.param("ep_size", 8, "--ep-size", id="ep-size-not-tp-size"),
+        pytest.param("mm_attention_backend", "fa3", "--mm-attention-backend",
+                     id="mm-backend-not-attention-backend"),
+    ],
+)
+def test_an_sglang_flag_as_an_attribute_is_pointed_at_extra_args(
+    name: str, value: object, flag: str
+) -> None:
+    with pytest.raises(InvalidArgsError, match=rf"TestServer\.{name} is not a launch argument "
+                       rf"the mixin reads, so it would be ignored; {flag} is an SGLang flag: "
+                       rf"pass it in extra_args, as in extra_args = \['{flag}', '{value}'\]"):
+        _fixture(**{name: value}).get_server_args()
+
+
 def test_defect4_other_attributes_of_a_test_class_are_left_alone() -> None:
     fixture = _fixture(base_url="http://127.0.0.1:21000", timeout=600, process=None,
                        helper=lambda: None)

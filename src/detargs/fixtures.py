@@ -197,9 +197,21 @@ def _refuse_a_near_miss(cls: type, klass: type, name: str, value: object) -> Non
         return
     import difflib  # only this check needs it
 
+    from .catalogue import dest_history
+
     close = difflib.get_close_matches(name, _launch_names(), n=1, cutoff=0.85)
+    where = cls.__name__ if klass is cls else f"{cls.__name__} (from {klass.__name__})"
+    history = dest_history(name) if close else ()
+    if history:
+        # a real flag the mixin has no attribute for (pp_size), not a typo of one it has
+        flag = history[-1].name
+        raise InvalidArgsError(
+            f"{where}.{name} is not a launch argument the mixin reads, so it would be "
+            f"ignored; {flag} is an SGLang flag: pass it in extra_args, as in "
+            f"extra_args = [{flag!r}, {str(value)!r}]",
+            flag=name,
+        )
     if close:
-        where = cls.__name__ if klass is cls else f"{cls.__name__} (from {klass.__name__})"
         raise InvalidArgsError(
             f"{where}.{name} is not a launch argument the mixin reads, so it would be "
             f"ignored: did you mean {close[0]}?",
