@@ -123,9 +123,14 @@ def _cli(argv: list[str]) -> str:
          "--enable-deterministic-inference", "--cuda-graph-max-bs", "8"],
         ["launch", "--dry-run", "--device", "h100", "--", "--enable-deterministic-inference"],
         ["detect", "--device", "h100x2", "--json"],
+        ["plan", "--device", "h100x8", "--sglang-version", "0.5.23", "--nnodes", "2", "--",
+         "--enable-deterministic-inference", "--tp-size", "16"],
+        ["profiles"],
+        ["completion", "bash"],
+        ["flags", "--sglang-version", "0.5.23", "tp-size"],
     ],
     ids=["detect", "resolve-pinned-version", "resolve", "resolve-json-tp", "resolve-override",
-         "explain", "launch", "detect-json"],
+         "explain", "launch", "detect-json", "plan", "profiles", "completion", "flags"],
 )  # fmt: skip
 def test_the_cli_with_a_profile_imports_no_pynvml_torch_nor_pydantic(argv: list[str]) -> None:
     # pydantic's import and schema building cost more than the rest of a cold
