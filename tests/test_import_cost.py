@@ -129,7 +129,7 @@ def _cli(argv: list[str]) -> str:
 )  # fmt: skip
 def test_the_cli_with_a_profile_imports_no_pynvml_torch_nor_pydantic(argv: list[str]) -> None:
     # pydantic's import and schema building cost more than the rest of a cold
-    # `detargs resolve`; the CLI runs on the plain record (detargs._values) instead
+    # `detargs resolve`; the CLI runs on the plain record (detargs.sglang._values) instead
     loaded = _loaded_after(_cli(argv))
     assert "pynvml" not in loaded
     assert "torch" not in loaded

@@ -43,13 +43,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _session
-from ._argv_read import read_values
-from ._argv_write import flag_name
-from .args import ServerArgs
 from .device import DeviceInfo
+from .engines import ENGINE
 from .errors import InvalidArgsError
 from .resolution import Resolution, resolve
-from .version import target_version
+from .sglang import ServerArgs
 
 if TYPE_CHECKING:
     from .check import CheckReport
@@ -122,7 +120,7 @@ class DeterministicServerMixin:
             session.sglang_version
         )
         device = cls.device if cls.device is not None else session.device
-        target = target_version(version)
+        target = ENGINE.target_version(version)
         extra_args = cls.extra_args
         if isinstance(extra_args, str):
             raise InvalidArgsError(
@@ -131,11 +129,12 @@ class DeterministicServerMixin:
                 "quoted values)",
                 flag="extra_args",
             )
-        parsed, _ = read_values(list(extra_args), target)
+        parsed, _ = ENGINE.read_argv(list(extra_args), target)
         fields = parsed.set_values()
         declared = cls._declared()
         clashes = [
-            f"{attribute} = {value!r} (class attribute) and {flag_name(field, target.release)} "
+            f"{attribute} = {value!r} (class attribute) and "
+            f"{ENGINE.flag_name(field, target.release)} "
             f"{fields[field]!r} (extra_args)"
             for field, (attribute, value) in declared.items()
             if field in fields and fields[field] != value
