@@ -41,9 +41,7 @@ if TYPE_CHECKING:
     from .nodes import NodePlacement, node_placement
     from .plan import NodeLaunch, Plan, make_plan
     from .resolution import Resolution, resolve
-    from .sglang.args import ServerArgs
-    from .sglang.argv import from_argv, to_argv
-    from .sglang.version import TargetVersion, target_version
+    from .sglang import ServerArgs, TargetVersion, from_argv, target_version, to_argv
 
 __all__ = [
     "Arch",
@@ -81,9 +79,9 @@ __all__ = [
 __version__ = "0.1.0"
 
 _HOMES = {
-    "ServerArgs": "sglang.args",
-    "from_argv": "sglang.argv",
-    "to_argv": "sglang.argv",
+    "ServerArgs": "sglang",
+    "from_argv": "sglang",
+    "to_argv": "sglang",
     "detect": "detection",
     "Arch": "device",
     "ComputeCapability": "device",
@@ -108,8 +106,8 @@ _HOMES = {
     "Resolution": "resolution",
     "resolve": "resolution",
     "Decision": "decisions",
-    "TargetVersion": "sglang.version",
-    "target_version": "sglang.version",
+    "TargetVersion": "sglang",
+    "target_version": "sglang",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Caution", "Decision", "DecisionKind", "Outcome", "Refusal"]
+__all__ = ["Caution", "Decision", "Outcome", "Refusal"]
 
 DecisionKind = Literal["arg", "env", "note"]
 

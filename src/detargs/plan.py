@@ -40,15 +40,7 @@ from .resolution import OnConflict, _resolve_record
 if TYPE_CHECKING:
     from .sglang import LaunchValues, ServerArgs, TargetVersion
 
-__all__ = [
-    "DEFAULT_DIST_PORT",
-    "PER_NODE_FIELDS",
-    "PLAN_FORMAT",
-    "NodeLaunch",
-    "Plan",
-    "PlanGpu",
-    "make_plan",
-]
+__all__ = ["DEFAULT_DIST_PORT", "NodeLaunch", "Plan", "make_plan"]
 
 PLAN_FORMAT: Final = 1
 DEFAULT_DIST_PORT: Final = 50000

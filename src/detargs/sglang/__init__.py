@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ..device import GpuInfo
     from ._values import LaunchValues
     from .args import ServerArgs
+    from .argv import from_argv, to_argv
     from .rules import Context, Rule
-    from .version import TargetVersion, VersionSource
+    from .version import TargetVersion, VersionSource, target_version
 
 __all__ = [
     "ENGINE",
@@ -42,6 +43,9 @@ __all__ = [
     "ServerArgs",
     "TargetVersion",
     "VersionSource",
+    "from_argv",
+    "target_version",
+    "to_argv",
 ]
 
 _HOMES = {
@@ -49,6 +53,9 @@ _HOMES = {
     "LaunchValues": "_values",
     "ServerArgs": "args",
     "TargetVersion": "version",
+    "from_argv": "argv",
+    "target_version": "version",
+    "to_argv": "argv",
 }
 
 

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEST",
     "FIELD",
-    "PIECEWISE",
     "SWITCHES",
     "clash",
     "decode",

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-__all__ = ["BEGIN", "END", "field_block", "main", "with_block"]
+__all__ = ["main"]
 
 BEGIN: Final = (
     "    # --- fields: generated from ServerArgs by "

@@ -34,7 +34,7 @@ from .catalogue import releases
 from .releases import release_facts
 from .version import target_version
 
-__all__ = ["main", "rules_markdown"]
+__all__ = ["main"]
 
 H = TypeVar("H", bound=Hashable)
 

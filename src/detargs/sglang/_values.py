@@ -23,7 +23,6 @@ from typing import Any, Final, Literal, get_args
 from . import _prefill_graph
 
 __all__ = [
-    "ATTENTION_BACKENDS",
     "DEFAULTS",
     "FIELDS",
     "FIELD_DESTS",

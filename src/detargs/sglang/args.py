@@ -37,11 +37,8 @@ from pydantic import (
 )
 
 from ..errors import InvalidArgsError
-from ._prefill_graph import DEST as PREFILL_GRAPH_DEST
-from ._prefill_graph import PIECEWISE as PREFILL_GRAPH_PIECEWISE
 from ._prefill_graph import clash as prefill_graph_clash
 from ._values import (
-    ATTENTION_BACKENDS,
     FIELD_DESTS,
     RANGED,
     AttentionBackend,
@@ -53,17 +50,7 @@ from ._values import (
     out_of_range,
 )
 
-__all__ = [
-    "ATTENTION_BACKENDS",
-    "FIELD_DESTS",
-    "PREFILL_GRAPH_DEST",
-    "PREFILL_GRAPH_PIECEWISE",
-    "AttentionBackend",
-    "ExtraValue",
-    "KvCacheDtype",
-    "SamplingBackend",
-    "ServerArgs",
-]
+__all__ = ["ServerArgs"]
 
 
 class ServerArgs(BaseModel):
