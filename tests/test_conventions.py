@@ -145,3 +145,13 @@ def test_the_version_is_written_once() -> None:
         and "__version__" in ast.unparse(node).split("=")[0]
     ]
     assert assigning == ["detargs"]
+
+
+def test_the_doctests_of_every_src_module_run_with_the_suite() -> None:
+    """pytest collects src (``testpaths``) with ``--doctest-modules``, so every example in
+    a module's docstrings runs; src/conftest.py leaves out only modules whose optional
+    dependency is missing."""
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pytest_options = options["tool"]["pytest"]["ini_options"]
+    assert "src" in pytest_options["testpaths"]
+    assert "--doctest-modules" in pytest_options["addopts"]

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 if TYPE_CHECKING:
     from ..device import GpuInfo
@@ -68,17 +67,20 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-@dataclass(frozen=True)
 class Engine:
     """SGLang behind the interface the generic layers call.
 
     A second serving engine is a sibling package with an object of the same shape and an
-    entry in ``detargs.engines``. Each method imports what it needs on first call.
+    entry in ``detargs.engines``. Each method imports what it needs on first call. The
+    object holds no state (no slots, no fields): a plain class, not a dataclass, because
+    building a dataclass costs a cold ``detargs resolve`` more than the class itself.
     """
 
-    name: str = "SGLang"
+    __slots__ = ()
+
+    name: ClassVar[str] = "SGLang"
     """How messages name the engine."""
-    default_launcher: tuple[str, ...] = ("python", "-m", "sglang.launch_server")
+    default_launcher: ClassVar[tuple[str, ...]] = ("python", "-m", "sglang.launch_server")
     """The command a launch runs unless the caller gives its own."""
 
     def releases(self) -> tuple[str, ...]:
