@@ -47,6 +47,13 @@ def test_import_detargs_loads_nothing_heavy() -> None:
     assert _loaded_after("import detargs") == []
 
 
+def test_the_engine_interface_loads_nothing_heavy() -> None:
+    # the generic layers import detargs.engines (and so detargs.sglang) at module level:
+    # the interface itself must stay as light as ``import detargs``
+    code = "import detargs.engines\nassert detargs.engines.ENGINE.name"
+    assert _loaded_after(code) == []
+
+
 @pytest.mark.parametrize(
     "code",
     [pytest.param("import detargs\nfor name in detargs.__all__: getattr(detargs, name)",
