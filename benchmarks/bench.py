@@ -37,7 +37,7 @@ from typing import Any, Final
 REPO: Final = Path(__file__).resolve().parent.parent
 RESOLVE_ARGS: Final = ("resolve", "--", "--enable-deterministic-inference")
 _WORKER_FLAG: Final = "--in-process-worker"
-_HEAVY: Final = ("pydantic", "packaging", "pynvml", "torch", "detargs.nvml", "detargs.argv")
+_HEAVY: Final = ("pydantic", "packaging", "pynvml", "torch", "detargs.nvml", "detargs.sglang.argv")
 
 # What a user runs; a cold process each.
 _PYNVML_CAPABILITY: Final = (

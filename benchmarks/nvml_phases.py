@@ -37,11 +37,11 @@ print(json.dumps({"import pynvml": t1 - t0, "nvmlInit": t2 - t1, "queries": t3 -
                   "nvmlShutdown": t4 - t3}))
 """
 _DETARGS_WORK = (
-    "import detargs.cli as cli, detargs._argv_read, detargs.resolution\n"
-    "from detargs.version import target_version\n"
-    "from detargs.catalogue import catalogue_for\n"
+    "import detargs.cli as cli, detargs.sglang._argv_read, detargs.resolution\n"
+    "from detargs.sglang.version import target_version\n"
+    "from detargs.sglang.catalogue import catalogue_for\n"
     "t = target_version(None); catalogue_for(t.release)\n"
-    "detargs._argv_read.read_values(['--enable-deterministic-inference'], t)\n"
+    "detargs.sglang._argv_read.read_values(['--enable-deterministic-inference'], t)\n"
 )
 _SERIAL = (
     "import time, json\nT = time.perf_counter\nt0 = T()\n" + _DETARGS_WORK

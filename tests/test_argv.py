@@ -4,7 +4,7 @@ import pytest
 from packaging.version import Version
 
 from detargs import DetargsWarning, InvalidArgsError, ServerArgs, from_argv, to_argv
-from detargs.catalogue import catalogue_for, releases
+from detargs.sglang.catalogue import catalogue_for, releases
 
 ALL_RELEASES = releases()
 
@@ -227,7 +227,7 @@ def test_a_string_is_not_an_argv() -> None:
 
 
 def test_the_codec_knows_every_value_type_in_the_catalogue() -> None:
-    from detargs._flag_types import KNOWN_TYPES
+    from detargs.sglang._flag_types import KNOWN_TYPES
 
     types = {flag.type for release in releases() for flag in catalogue_for(release).flags}
     assert types - {None} <= KNOWN_TYPES

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from detargs.catalogue import Flag, catalogue_for, flag_history, releases
+from detargs.sglang.catalogue import Flag, catalogue_for, flag_history, releases
 
 EXPECTED_RELEASES = (
     "0.5.3", "0.5.3.post1", "0.5.3.post2", "0.5.3.post3",
@@ -58,7 +58,7 @@ def _flag(release: str, option: str) -> Flag:
 
 
 def _text() -> str:
-    data_dir = resources.files("detargs").joinpath("_data")
+    data_dir = resources.files("detargs.sglang").joinpath("_data")
     return data_dir.joinpath("sglang_flags.json").read_text("utf-8")
 
 

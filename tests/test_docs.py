@@ -19,7 +19,7 @@ Shell examples run in one directory per page, in order (a plan one example write
 the next one launches), with ``gpu-02`` as this machine's host name and SGLang 0.5.23 seen
 as installed.
 
-``docs/rules.md`` must equal what ``detargs._reference`` generates.
+``docs/rules.md`` must equal what ``detargs.sglang._reference`` generates.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import pytest
 
-from detargs import _reference
-from detargs._argv_read import read_values
 from detargs.cli import _parser, main
-from detargs.version import target_version
+from detargs.sglang import _reference
+from detargs.sglang._argv_read import read_values
+from detargs.sglang.version import target_version
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -235,7 +235,8 @@ def test_rules_reference_is_generated() -> None:
     generated = _reference.rules_markdown()
     current = (DOCS / "rules.md").read_text(encoding="utf-8")
     assert current == generated, (
-        "docs/rules.md is out of date: run python -m detargs._reference --write docs/rules.md"
+        "docs/rules.md is out of date: "
+        "run python -m detargs.sglang._reference --write docs/rules.md"
     )
 
 
@@ -248,8 +249,8 @@ def test_reference_check_mode(tmp_path: Path) -> None:
 
 
 def test_rules_reference_has_every_rule_and_release() -> None:
-    from detargs.catalogue import releases
-    from detargs.rules import RULES
+    from detargs.sglang.catalogue import releases
+    from detargs.sglang.rules import RULES
 
     text = (DOCS / "rules.md").read_text(encoding="utf-8")
     for number, rule in enumerate(RULES, start=1):

@@ -47,6 +47,13 @@ def test_import_detargs_loads_nothing_heavy() -> None:
     assert _loaded_after("import detargs") == []
 
 
+def test_the_engine_interface_loads_nothing_heavy() -> None:
+    # the generic layers import detargs.engines (and so detargs.sglang) at module level:
+    # the interface itself must stay as light as ``import detargs``
+    code = "import detargs.engines\nassert detargs.engines.ENGINE.name"
+    assert _loaded_after(code) == []
+
+
 @pytest.mark.parametrize(
     "code",
     [pytest.param("import detargs\nfor name in detargs.__all__: getattr(detargs, name)",
@@ -134,7 +141,7 @@ def _cli(argv: list[str]) -> str:
 )  # fmt: skip
 def test_the_cli_with_a_profile_imports_no_pynvml_torch_nor_pydantic(argv: list[str]) -> None:
     # pydantic's import and schema building cost more than the rest of a cold
-    # `detargs resolve`; the CLI runs on the plain record (detargs._values) instead
+    # `detargs resolve`; the CLI runs on the plain record (detargs.sglang._values) instead
     loaded = _loaded_after(_cli(argv))
     assert "pynvml" not in loaded
     assert "torch" not in loaded

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from detargs._argv_read import read_values
 from detargs.cli import _parser
 from detargs.nodes import node_placement
 from detargs.plan import make_plan
-from detargs.version import target_version
+from detargs.sglang._argv_read import read_values
+from detargs.sglang.version import target_version
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
 

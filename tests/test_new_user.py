@@ -685,8 +685,8 @@ def test_launch_format_without_dry_run_is_refused(capsys: pytest.CaptureFixture[
 def test_an_assumed_release_is_said_on_stderr_and_in_the_json(
     capsys: pytest.CaptureFixture[str], command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("detargs.version.installed_sglang_version", lambda: None)
-    monkeypatch.setattr("detargs.version.target_version.__kwdefaults__",
+    monkeypatch.setattr("detargs.sglang.version.installed_sglang_version", lambda: None)
+    monkeypatch.setattr("detargs.sglang.version.target_version.__kwdefaults__",
                         {"installed": lambda: None})
     code, out, err = run(capsys, command, "--format", "json", "--device", "h100", "--", DET)
     data = json.loads(out)

@@ -1,5 +1,5 @@
 """Plans (``detargs.plan``), node placement (``detargs.nodes``) and the GPU fit
-(``detargs.parallel``), without a scheduler: the real SLURM runs are in test_slurm.py."""
+(``detargs.sglang.parallel``), without a scheduler: the real SLURM runs are in test_slurm.py."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from detargs import InvalidArgsError, PlanMismatchError, detect, from_argv, make_plan
 from detargs.cli import main
 from detargs.nodes import NodePlacement, first_host, node_placement, split_address
-from detargs.parallel import fit_problem, gpus_needed
 from detargs.plan import Plan
+from detargs.sglang.parallel import fit_problem, gpus_needed
 
 TP16 = ["--model-path", "m", "--enable-deterministic-inference", "--tp-size", "16"]
 

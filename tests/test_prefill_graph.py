@@ -13,7 +13,7 @@ import pytest
 from packaging.version import Version
 
 from detargs import ConflictError, from_argv, resolve
-from detargs.catalogue import catalogue_for, releases
+from detargs.sglang.catalogue import catalogue_for, releases
 
 from .test_argv import accepted_by_catalogue
 

@@ -23,18 +23,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from detargs._argv_read import read_values
-from detargs.args import ServerArgs
-from detargs.argv import from_argv, to_argv
-from detargs.catalogue import Catalogue, Flag, catalogue_for, releases
 from detargs.cli import main
 from detargs.detection import detect
 from detargs.device import DeviceInfo
 from detargs.errors import DetargsError, DetargsWarning, InvalidArgsError
 from detargs.profiles import profile_names
 from detargs.resolution import Resolution, _resolve_record, resolve
+from detargs.sglang._argv_read import read_values
+from detargs.sglang.args import ServerArgs
+from detargs.sglang.argv import from_argv, to_argv
+from detargs.sglang.catalogue import Catalogue, Flag, catalogue_for, releases
+from detargs.sglang.version import TargetVersion, target_version
 from detargs.testing import NVML_ERROR_CODES, FakeNvml
-from detargs.version import TargetVersion, target_version
 
 RELEASES = releases()
 PROFILES = profile_names()
@@ -543,7 +543,7 @@ def test_public_names_stay_functions_after_their_modules_are_imported() -> None:
 
     import detargs
 
-    for module in ("resolution", "detection", "argv"):
+    for module in ("resolution", "detection", "sglang.argv"):
         importlib.import_module(f"detargs.{module}")
     assert callable(detargs.resolve), type(detargs.resolve)
     assert callable(detargs.detect), type(detargs.detect)

@@ -1,7 +1,7 @@
 """The per-release table: each fact changes exactly where the released wheels say it does.
 
 Rows are written from the SGLang reference (§1a–§1g), release by release, so that an edit of
-``detargs.releases.CHANGES`` that moves a boundary fails here by name.
+``detargs.sglang.releases.CHANGES`` that moves a boundary fails here by name.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from detargs.catalogue import releases
-from detargs.releases import ABSORBED_MLA_ARCHITECTURES, CHANGES, ReleaseFacts, release_facts
+from detargs.sglang.catalogue import releases
+from detargs.sglang.releases import ABSORBED_MLA_ARCHITECTURES, CHANGES, ReleaseFacts, release_facts
 
 
 def facts(release: str) -> ReleaseFacts:

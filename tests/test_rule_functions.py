@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from detargs import rules
-from detargs._argv_read import read_values
-from detargs.model import model_facts
+from detargs.decisions import Caution, Decision, Outcome, Refusal
 from detargs.profiles import profile
-from detargs.rules import RULES, Caution, Context, Decision, Outcome, Refusal
-from detargs.version import target_version
+from detargs.sglang import rules
+from detargs.sglang._argv_read import read_values
+from detargs.sglang.model import model_facts
+from detargs.sglang.rules import RULES, Context
+from detargs.sglang.version import target_version
 
 
 def rule_context(

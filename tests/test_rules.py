@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from detargs import ConflictError, ServerArgs, UnsupportedDeviceError, from_argv, resolve
-from detargs.rules import RULES
+from detargs.sglang.rules import RULES
 
 from .test_argv import MLA_FIXTURE_ARGV, accepted_by_catalogue, standalone_fixture_argv
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from detargs.argv import from_argv
 from detargs.cli import main
 from detargs.errors import DetargsWarning
 from detargs.resolution import Resolution, resolve
+from detargs.sglang.argv import from_argv
 
 RELEASE = "0.5.23"
 SH = shutil.which("sh")

@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from detargs.argv import from_argv, to_argv
 from detargs.cli import main
 from detargs.detection import detect
 from detargs.errors import DetargsError, DetargsWarning, DeviceDetectionError
 from detargs.fixtures import DeterministicServerMixin
 from detargs.resolution import resolve
+from detargs.sglang.argv import from_argv, to_argv
 from detargs.testing import NVML_ERROR_CODES, FakeMigDevice, FakeNvml, fake_gpu
 
 RELEASE = "0.5.23"

@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from detargs.args import ServerArgs
-from detargs.argv import from_argv, to_argv
 from detargs.cli import main
 from detargs.detection import detect
 from detargs.errors import DetargsError, DetargsWarning
 from detargs.resolution import resolve
+from detargs.sglang.args import ServerArgs
+from detargs.sglang.argv import from_argv, to_argv
 from detargs.testing import FakeNvml
 
 NEW = ["--sglang-version", "0.5.23"]

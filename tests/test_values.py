@@ -15,19 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detargs import _record_fields, _values
-from detargs._argv_read import read_values
-from detargs._values import DEFAULTS, FIELDS, RANGED, LaunchValues, out_of_range
-from detargs.args import ServerArgs
-from detargs.catalogue import catalogue_for, releases
 from detargs.errors import InvalidArgsError
 from detargs.resolution import _resolve_record
-from detargs.version import target_version
+from detargs.sglang import _record_fields, _values
+from detargs.sglang._argv_read import read_values
+from detargs.sglang._values import DEFAULTS, FIELDS, RANGED, LaunchValues, out_of_range
+from detargs.sglang.args import ServerArgs
+from detargs.sglang.catalogue import catalogue_for, releases
+from detargs.sglang.version import target_version
 
 
 def test_the_records_fields_are_generated_from_the_model() -> None:
     assert _record_fields.main(["--check"]) == 0, (
-        "LaunchValues' fields differ from ServerArgs': run python -m detargs._record_fields --write"
+        "LaunchValues' fields differ from ServerArgs': "
+        "run python -m detargs.sglang._record_fields --write"
     )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from detargs import InvalidArgsError, target_version
-from detargs.catalogue import releases
-from detargs.version import installed_sglang_version
+from detargs.sglang.catalogue import releases
+from detargs.sglang.version import installed_sglang_version
 
 
 def _none() -> str | None:
@@ -129,7 +129,7 @@ def test_installed_version_agrees_with_importlib_metadata(
 
 def test_a_cold_target_version_imports_no_importlib_metadata() -> None:
     code = (
-        "import sys; from detargs.version import target_version; target_version(None); "
+        "import sys; from detargs.sglang.version import target_version; target_version(None); "
         "print(sorted(m for m in ('importlib.metadata', 'email', 'sglang') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

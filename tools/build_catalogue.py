@@ -1,10 +1,10 @@
-"""Generate ``src/detargs/_data/sglang_flags.json`` from the released SGLang wheels.
+"""Generate ``src/detargs/sglang/_data/sglang_flags.json`` from the released SGLang wheels.
 
 For every sglang release from 0.5.3 through 0.5.23 (post releases included, as listed by
 ``pip index versions sglang``), ``tools/_sglang_parser.py`` builds the release's own argparse
 parser in a fresh subprocess and describes every action except ``-h/--help``. Consecutive
 releases in which a flag has identical facts become one entry (``first``/``last``
-inclusive); see ``detargs.catalogue`` for the format.
+inclusive); see ``detargs.sglang.catalogue`` for the format.
 
 Two cases are mapped onto the format:
 
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _sglang_parser
 
 REPO: Final = Path(__file__).resolve().parent.parent
-DATA_FILE: Final = REPO / "src" / "detargs" / "_data" / "sglang_flags.json"
+DATA_FILE: Final = REPO / "src" / "detargs" / "sglang" / "_data" / "sglang_flags.json"
 KINDS: Final = ("store_true", "store_false", "store_const", "value", "nargs", "append", "noop")
 NO_VALUE_KINDS: Final = ("store_true", "store_false", "store_const", "noop")
 LOW: Final = "0.5.3"

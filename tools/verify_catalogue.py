@@ -1,7 +1,7 @@
 """Check the committed SGLang flag catalogue against the real parsers, or check argvs.
 
 Default mode: for each catalogued release, build the release's own argparse parser (see
-``tools/_sglang_parser.py``) and compare its flags with ``detargs.catalogue.catalogue_for``
+``tools/_sglang_parser.py``) and compare its flags with ``detargs.sglang.catalogue.catalogue_for``
 on options, dest, kind, choices and type (``--all-facts``: every catalogued fact), plus the
 set of rejected deprecated flags. Then (unless ``--no-probe``) it feeds the real parser one
 argv per catalogued option string, with a sample value of the catalogued type or the first
@@ -37,7 +37,7 @@ sys.path.insert(0, str(_TOOLS.parent / "src"))
 import _sglang_parser  # noqa: E402
 import build_catalogue  # noqa: E402
 
-from detargs import catalogue  # noqa: E402
+from detargs.sglang import catalogue  # noqa: E402
 
 CHECKED: Final = ("options", "dest", "kind", "choices", "type")
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(_ROOT / "src"))
 from packaging.version import Version  # noqa: E402
 
 from detargs import ConflictError, DetargsWarning, from_argv, resolve  # noqa: E402
-from detargs.catalogue import releases  # noqa: E402
 from detargs.resolution import OnConflict  # noqa: E402
+from detargs.sglang.catalogue import releases  # noqa: E402
 
 DEVICES: Final = ("h100", "b200", "rtx-pro-6000", "a100", "h100x8")
 MODELS: Final = (None, "DeepseekV2ForCausalLM")

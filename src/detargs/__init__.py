@@ -22,8 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .args import ServerArgs
-    from .argv import from_argv, to_argv
+    from .decisions import Decision
     from .detection import detect
     from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo
     from .errors import (
@@ -42,8 +41,7 @@ if TYPE_CHECKING:
     from .nodes import NodePlacement, node_placement
     from .plan import NodeLaunch, Plan, make_plan
     from .resolution import Resolution, resolve
-    from .rules import Decision
-    from .version import TargetVersion, target_version
+    from .sglang import ServerArgs, TargetVersion, from_argv, target_version, to_argv
 
 __all__ = [
     "Arch",
@@ -81,9 +79,9 @@ __all__ = [
 __version__ = "0.1.0"
 
 _HOMES = {
-    "ServerArgs": "args",
-    "from_argv": "argv",
-    "to_argv": "argv",
+    "ServerArgs": "sglang",
+    "from_argv": "sglang",
+    "to_argv": "sglang",
     "detect": "detection",
     "Arch": "device",
     "ComputeCapability": "device",
@@ -107,9 +105,9 @@ _HOMES = {
     "make_plan": "plan",
     "Resolution": "resolution",
     "resolve": "resolution",
-    "Decision": "rules",
-    "TargetVersion": "version",
-    "target_version": "version",
+    "Decision": "decisions",
+    "TargetVersion": "sglang",
+    "target_version": "sglang",
 }
 
 

@@ -38,10 +38,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from detargs.device import ComputeCapability
-from detargs.errors import DeviceDetectionError
+from .device import ComputeCapability
+from .errors import DeviceDetectionError
 
-__all__ = ["DeviceOrder", "PhysicalGpu", "Visibility", "VisibleEntry", "visible_devices"]
+__all__ = ["PhysicalGpu", "VisibleEntry", "visible_devices"]
 
 DeviceOrder = Literal["FASTEST_FIRST", "PCI_BUS_ID"]
 

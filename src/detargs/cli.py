@@ -52,7 +52,7 @@ EXIT_BROKEN_PIPE = 141
 EXIT_OUTPUT_FAILED = 1
 
 _RESOLVING = ("resolve", "explain", "launch")
-_TAKES_SGLANG = (*_RESOLVING, "plan")
+_TAKES_ENGINE_ARGS = (*_RESOLVING, "plan")
 _FORMATS = {"resolve": ("argv", "shell", "json"), "explain": ("text", "json"),
             "launch": ("shell", "json")}  # fmt: skip
 _OWN_OPTIONS = frozenset(
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(words: list[str], out: TextIO) -> int:
-    ours, sglang = _split(words)
+    ours, engine_args = _split(words)
     command = next((word for word in ours if not word.startswith("-")), None)
     parser = _parser(command)
     try:
@@ -112,20 +112,20 @@ def _run(words: list[str], out: TextIO) -> int:
     if unknown:
         say(_unrecognized(options.command, unknown))
         return 2
-    if options.command == "flags" and options.flag is None and len(sglang) == 1:
+    if options.command == "flags" and options.flag is None and len(engine_args) == 1:
         # argparse reads "--attention-backend" as an option of its own; after -- it is a name
-        options.flag, sglang = sglang[0], []
-    if sglang and options.command not in _TAKES_SGLANG:
+        options.flag, engine_args = engine_args[0], []
+    if engine_args and options.command not in _TAKES_ENGINE_ARGS:
         say(f"detargs: error: 'detargs {options.command}' takes no SGLang arguments after --")
         return 2
-    planned = getattr(options, "plan", None) is not None  # the plan holds the SGLang arguments
-    if options.command in _TAKES_SGLANG and not sglang and not planned:
+    planned = getattr(options, "plan", None) is not None  # the plan holds the engine arguments
+    if options.command in _TAKES_ENGINE_ARGS and not engine_args and not planned:
         say(f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
              f"{options.command} --device h100 -- --model-path MODEL "
              "--enable-deterministic-inference")  # fmt: skip
         return 2
     try:
-        return _COMMANDS[options.command](options, sglang, out)
+        return _COMMANDS[options.command](options, engine_args, out)
     except DetargsError as error:
         say(f"detargs: error: {error}")
         return error.exit_code
@@ -320,16 +320,15 @@ def _plan_launch_options(command: argparse.ArgumentParser) -> None:
                          "SLURM_JOB_NODELIST, LWS_LEADER_ADDRESS; port from the plan)")
 
 
-def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
-    from ._argv_read import read_values
-    from .resolution import DEFAULT_LAUNCHER, _resolve_record
-    from .version import target_version
+def _resolution(options: argparse.Namespace, engine_args: list[str]) -> Resolution:
+    from .engines import ENGINE
+    from .resolution import _resolve_record
 
-    target = target_version(options.sglang_version)
+    target = ENGINE.target_version(options.sglang_version)
     assumed = list(target.warnings)  # said with an error too: they may explain it
     try:
         try:
-            values, notes = read_values(sglang, target)
+            values, notes = ENGINE.read_argv(engine_args, target)
         except InvalidArgsError as error:
             if error.flag in _OWN_OPTIONS:
                 raise InvalidArgsError(
@@ -339,7 +338,8 @@ def _resolution(options: argparse.Namespace, sglang: list[str]) -> Resolution:
                 ) from None
             raise
         assumed += notes
-        launcher = DEFAULT_LAUNCHER if options.launcher is None else _launcher(options.launcher)
+        launcher = (ENGINE.default_launcher if options.launcher is None
+                    else _launcher(options.launcher))
         resolution = _resolve_record(
             values,
             target,
@@ -374,8 +374,8 @@ def _launcher(text: str) -> tuple[str, ...]:
     return words
 
 
-def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    resolution = _resolution(options, sglang)
+def _cmd_resolve(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
+    resolution = _resolution(options, engine_args)
     if options.format == "json":
         emit(resolution.to_json(), out)
     elif options.format == "shell":
@@ -389,8 +389,8 @@ def _cmd_resolve(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
     return 0
 
 
-def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    resolution = _resolution(options, sglang)
+def _cmd_explain(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
+    resolution = _resolution(options, engine_args)
     if options.format == "json":
         emit(resolution.to_json(), out)
         return 0
@@ -399,21 +399,19 @@ def _cmd_explain(options: argparse.Namespace, sglang: list[str], out: TextIO) ->
     return 0
 
 
-def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    from ._argv_read import read_values
+def _cmd_plan(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
+    from .engines import ENGINE
     from .plan import make_plan
-    from .resolution import DEFAULT_LAUNCHER
-    from .version import target_version
 
-    target = target_version(options.sglang_version)
-    args, notes = read_values(sglang, target)
+    target = ENGINE.target_version(options.sglang_version)
+    args, notes = ENGINE.read_argv(engine_args, target)
     warn_all(notes)
     plan = make_plan(args, nnodes=options.nnodes, device=options.device,
                      node_reports=options.node_report, sglang_version=target,
                      on_conflict=options.on_conflict, model_arch=options.model_arch,
                      gpu_index=options.gpu_index, dist_port=options.dist_port,
                      launcher=_launcher(options.launcher) if options.launcher else
-                     DEFAULT_LAUNCHER)  # fmt: skip
+                     ENGINE.default_launcher)  # fmt: skip
     warn_all(plan.warnings)
     if options.output is None:
         emit(plan.to_json().rstrip("\n"), out)
@@ -424,19 +422,19 @@ def _cmd_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> in
     return 0
 
 
-def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+def _cmd_launch(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     if options.format is not None and not options.dry_run:
         raise InvalidArgsError(f"--format {options.format} is for --dry-run: add --dry-run to "
                                "print the launch, or drop --format to run it", flag="--format")
     if options.plan is not None:
-        return _launch_plan(options, sglang, out)
+        return _launch_plan(options, engine_args, out)
     per_node = [flag for flag, value in (("--check-only", options.check_only or None),
                 ("--node-rank", options.node_rank), ("--nnodes", options.nnodes),
                 ("--dist-init-addr", options.dist_init_addr)) if value is not None]  # fmt: skip
     if per_node:
         raise InvalidArgsError(f"{per_node[0]} goes with --plan FILE (a plan from detargs "
                                "plan); a one-node launch takes none", flag=per_node[0])
-    resolution = _resolution(options, sglang)
+    resolution = _resolution(options, engine_args)
     if options.dry_run:
         emit(resolution.to_json() if options.format == "json" else resolution.shell(), out)
         return 0
@@ -444,11 +442,11 @@ def _cmd_launch(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     return 0  # pragma: no cover - exec does not return
 
 
-def _launch_plan(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+def _launch_plan(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     from .nodes import NodePlacement, node_placement
     from .plan import Plan
 
-    if sglang:
+    if engine_args:
         raise InvalidArgsError("the plan holds the SGLang arguments: drop what follows --, or "
                                "write a new plan with detargs plan", flag="--plan")
     for flag, value in (("--sglang-version", options.sglang_version),
@@ -494,7 +492,7 @@ def _exec(command: list[str], env: dict[str, str], out: TextIO) -> None:
         ) from None
 
 
-def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+def _cmd_detect(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     from .detection import detect
 
     info = detect(options.device)
@@ -503,71 +501,24 @@ def _cmd_detect(options: argparse.Namespace, sglang: list[str], out: TextIO) -> 
     return 0
 
 
-def _cmd_flags(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
-    from .catalogue import catalogue_for
-    from .version import target_version
+def _cmd_flags(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
+    from .engines import ENGINE
 
-    target = target_version(options.sglang_version)
+    target = ENGINE.target_version(options.sglang_version)
     warn_all(target.warnings)
     if options.flag:
-        pinned = options.sglang_version is not None
-        for line in _flag_report(options.flag, target.release, pinned):
-            emit(line, out)
-        return 0
-    for flag in sorted(catalogue_for(target.release).flags, key=lambda flag: flag.name):
-        kind = flag.kind if not flag.type else f"{flag.kind}:{flag.type}"
-        emit(f"{' '.join(flag.options):<56} {kind}", out)
+        lines, notes = ENGINE.flag_report(options.flag, target.release,
+                                          pinned=options.sglang_version is not None)
+        for note in notes:
+            say(f"detargs: note: {note}")
+    else:
+        lines = ENGINE.flag_listing(target.release)
+    for line in lines:
+        emit(line, out)
     return 0
 
 
-def _flag_report(written: str, release: str, pinned: bool) -> list[str]:
-    """One flag's history, or with ``pinned`` its entry in ``release`` alone.
-
-    A name no release defines is read as that release's parser reads it (``--tp`` is a
-    unique prefix of ``--tp-size``), else it gets a did-you-mean over every release.
-    """
-    from ._flag_messages import flag_problem
-    from .catalogue import catalogue_for, flag_history, known_options
-
-    name = written if written.startswith("-") else f"--{written}"
-    history = flag_history(name)
-    if not history:
-        catalogue = catalogue_for(release)
-        prefixed = {flag.name for option, flag in catalogue.by_option.items()
-                    if name.startswith("--") and option.startswith(name)}  # fmt: skip
-        if len(prefixed) == 1:
-            [full] = prefixed
-            say(f"detargs: note: {name} is not a flag of its own: SGLang {release}'s parser "
-                 f"reads it as {full}, a unique prefix")  # fmt: skip
-            name, history = full, flag_history(full)
-        elif len(prefixed) > 1:
-            raise InvalidArgsError(
-                f"{name} is an ambiguous prefix in SGLang {release}: it could be "
-                f"{', '.join(sorted(prefixed)[:6])}; write it in full", flag=name)
-    if not history:
-        import difflib  # only this message needs it
-
-        close = difflib.get_close_matches(name, sorted(known_options()), n=1, cutoff=0.75)
-        hint = (f": did you mean {close[0]}?" if close
-                else "; `detargs flags` lists the flags a release takes")  # fmt: skip
-        raise InvalidArgsError(f"{name} is in no catalogued SGLang release{hint}", flag=name)
-    if pinned:
-        from .catalogue import release_version
-
-        wanted = release_version(release)
-        history = tuple(entry for entry in history
-                        if release_version(entry.first) <= wanted <= release_version(entry.last))
-        if not history:
-            raise flag_problem(name, release)
-    lines = []
-    for flag in history:
-        choices = f" choices={','.join(flag.choices)}" if flag.choices else ""
-        moved = f" -> {flag.replaced_by}" if flag.replaced_by else ""
-        lines.append(f"{flag.span():<28} {flag.kind:<12} dest={flag.dest}{choices}{moved}")
-    return lines
-
-
-def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+def _cmd_profiles(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     import json
 
     from .profiles import MAX_COUNT, PROFILES, profile
@@ -597,7 +548,7 @@ def _cmd_profiles(options: argparse.Namespace, sglang: list[str], out: TextIO) -
     return 0
 
 
-def _cmd_completion(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+def _cmd_completion(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     from .completion import completion_script
 
     emit(completion_script(_parser(), options.shell), out)
@@ -633,7 +584,7 @@ def _check_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def _cmd_check(options: argparse.Namespace, sglang: list[str], out: TextIO) -> int:
+def _cmd_check(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     from . import check
 
     def words(text: str) -> tuple[str, ...]:

@@ -50,10 +50,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 
 def _value_hints() -> dict[str, tuple[str, ...]]:
-    from .catalogue import releases
+    from .engines import ENGINE
     from .profiles import profile_names
 
-    return {"device": (*profile_names(), "auto"), "sglang_version": releases()}
+    return {"device": (*profile_names(), "auto"), "sglang_version": ENGINE.releases()}
 
 
 def _command(

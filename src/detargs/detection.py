@@ -11,12 +11,12 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, TypeAlias
 
-from detargs.device import DeviceInfo
-from detargs.errors import DeviceDetectionError
-from detargs.profiles import profile
+from .device import DeviceInfo
+from .errors import DeviceDetectionError
+from .profiles import profile
 
 if TYPE_CHECKING:
-    from detargs.nvml import NvmlModule
+    from .nvml import NvmlModule
 
 __all__ = ["DETARGS_DEVICE", "DeviceSpec", "detect", "load"]
 
@@ -77,7 +77,7 @@ def detect(
     from_env = env.get(DETARGS_DEVICE)
     if from_env is not None and not _means_auto(from_env):
         return _from_spec(from_env, origin=DETARGS_DEVICE)
-    from detargs.nvml import probe
+    from .nvml import probe
 
     return probe(environ=env, nvml=nvml)
 

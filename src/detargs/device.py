@@ -31,21 +31,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from detargs.errors import DeviceDetectionError
+from .errors import DeviceDetectionError
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
     from pydantic_core import CoreSchema
 
-__all__ = [
-    "Arch",
-    "ComputeCapability",
-    "DeviceInfo",
-    "DeviceSource",
-    "GpuInfo",
-    "MigInfo",
-    "Vendor",
-]
+__all__ = ["Arch", "ComputeCapability", "DeviceInfo", "GpuInfo", "MigInfo", "Vendor"]
 
 
 def __dir__() -> list[str]:

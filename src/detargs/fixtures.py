@@ -43,13 +43,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _session
-from ._argv_read import read_values
-from ._argv_write import flag_name
-from .args import ServerArgs
 from .device import DeviceInfo
+from .engines import ENGINE
 from .errors import InvalidArgsError
 from .resolution import Resolution, resolve
-from .version import target_version
+from .sglang import ServerArgs
 
 if TYPE_CHECKING:
     from .check import CheckReport
@@ -127,7 +125,7 @@ class DeterministicServerMixin:
             session.sglang_version
         )
         device = cls.device if cls.device is not None else session.device
-        target = target_version(version)
+        target = ENGINE.target_version(version)
         extra_args = cls.extra_args
         if isinstance(extra_args, str):
             raise InvalidArgsError(
@@ -136,11 +134,12 @@ class DeterministicServerMixin:
                 "quoted values)",
                 flag="extra_args",
             )
-        parsed, _ = read_values(list(extra_args), target)
+        parsed, _ = ENGINE.read_argv(list(extra_args), target)
         fields = parsed.set_values()
         declared = cls._declared()
         clashes = [
-            f"{attribute} = {value!r} (class attribute) and {flag_name(field, target.release)} "
+            f"{attribute} = {value!r} (class attribute) and "
+            f"{ENGINE.flag_name(field, target.release)} "
             f"{fields[field]!r} (extra_args)"
             for field, (attribute, value) in declared.items()
             if field in fields and fields[field] != value
@@ -197,14 +196,11 @@ def _refuse_a_near_miss(cls: type, klass: type, name: str, value: object) -> Non
         return
     import difflib  # only this check needs it
 
-    from .catalogue import dest_history
-
     close = difflib.get_close_matches(name, _launch_names(), n=1, cutoff=0.85)
     where = cls.__name__ if klass is cls else f"{cls.__name__} (from {klass.__name__})"
-    history = dest_history(name) if close else ()
-    if history:
+    flag = ENGINE.flag_for_dest(name) if close else None
+    if flag is not None:
         # a real flag the mixin has no attribute for (pp_size), not a typo of one it has
-        flag = history[-1].name
         raise InvalidArgsError(
             f"{where}.{name} is not a launch argument the mixin reads, so it would be "
             f"ignored; {flag} is an SGLang flag: pass it in extra_args, as in "

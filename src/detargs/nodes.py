@@ -25,15 +25,7 @@ from typing import Final, Literal
 
 from .errors import InvalidArgsError
 
-__all__ = [
-    "LWS_VARIABLES",
-    "SLURM_VARIABLES",
-    "NodePlacement",
-    "PlacementSource",
-    "first_host",
-    "node_placement",
-    "split_address",
-]
+__all__ = ["NodePlacement", "node_placement"]
 
 PlacementSource = Literal["explicit", "slurm", "lws"]
 SLURM_VARIABLES: Final = ("SLURM_NODEID", "SLURM_NNODES", "SLURM_JOB_NODELIST")

@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
-from detargs._visible import PhysicalGpu, VisibleEntry, visible_devices
-from detargs.device import ComputeCapability, DeviceInfo, GpuInfo, MigInfo
-from detargs.errors import DeviceDetectionError
+from ._visible import PhysicalGpu, VisibleEntry, visible_devices
+from .device import ComputeCapability, DeviceInfo, GpuInfo, MigInfo
+from .errors import DeviceDetectionError
 
-__all__ = ["NvmlModule", "error_message", "probe"]
+__all__ = ["NvmlModule", "probe"]
 
 
 def __dir__() -> list[str]:

@@ -8,8 +8,8 @@ GPUs, its SGLang, the node count, its rank) and ``Plan.launch_for_node`` adds th
 words that differ between nodes: ``--nnodes N --node-rank R --dist-init-addr HOST:PORT``,
 at the end of the argv, in that order.
 
->>> plan = make_plan(LaunchValues.of({"enable_deterministic_inference": True,
-...                                    "tp_size": 16}),
+>>> plan = make_plan(ENGINE.record({"enable_deterministic_inference": True,
+...                                  "tp_size": 16}),
 ...                  nnodes=2, device="h100x8", sglang_version="0.5.23")
 >>> node = plan.launch_for_node(NodePlacement(rank=1, nnodes=2, leader="gpu-01"))
 >>> node.argv[-6:]
@@ -30,26 +30,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
-from ._values import LaunchValues
 from .detection import DeviceSpec, detect
 from .device import DeviceInfo
+from .engines import ENGINE
 from .errors import InvalidArgsError, PlanMismatchError
 from .nodes import NodePlacement
-from .resolution import DEFAULT_LAUNCHER, OnConflict, _resolve_record
-from .version import TargetVersion, installed_sglang_version, target_version
+from .resolution import OnConflict, _resolve_record
 
 if TYPE_CHECKING:
-    from .args import ServerArgs
+    from .sglang import LaunchValues, ServerArgs, TargetVersion
 
-__all__ = [
-    "DEFAULT_DIST_PORT",
-    "PER_NODE_FIELDS",
-    "PLAN_FORMAT",
-    "NodeLaunch",
-    "Plan",
-    "PlanGpu",
-    "make_plan",
-]
+__all__ = ["DEFAULT_DIST_PORT", "NodeLaunch", "Plan", "make_plan"]
 
 PLAN_FORMAT: Final = 1
 DEFAULT_DIST_PORT: Final = 50000
@@ -120,7 +111,7 @@ class Plan:
     argv: tuple[str, ...]
     """The argv every node shares (without the per-node flags)."""
     env: Mapping[str, str]
-    launcher: tuple[str, ...] = DEFAULT_LAUNCHER
+    launcher: tuple[str, ...] = ENGINE.default_launcher
     per_node_flags: Mapping[str, str] = field(default_factory=lambda: {
         "nnodes": "--nnodes", "node_rank": "--node-rank", "dist_init_addr": "--dist-init-addr"})
     """How the target release spells the per-node flags, by field."""
@@ -295,7 +286,7 @@ class Plan:
         *,
         device: DeviceSpec | None = None,
         environ: Mapping[str, str] | None = None,
-        installed: Callable[[], str | None] = installed_sglang_version,
+        installed: Callable[[], str | None] = ENGINE.installed_version,
         hostname: str | None = None,
     ) -> None:
         """Raise ``PlanMismatchError`` (exit 4) naming this node and every difference.
@@ -320,7 +311,7 @@ def make_plan(
     on_conflict: OnConflict = "error",
     model_arch: str | None = None,
     gpu_index: int | None = None,
-    launcher: Sequence[str] = DEFAULT_LAUNCHER,
+    launcher: Sequence[str] = ENGINE.default_launcher,
     dist_port: int = DEFAULT_DIST_PORT,
     environ: Mapping[str, str] | None = None,
 ) -> Plan:
@@ -341,17 +332,13 @@ def make_plan(
             flag="--" + given[0].replace("_", "-"),
         )
     node_device, warnings = _nodes_device(device, node_reports, nnodes, environ)
-    target = target_version(sglang_version)
-    from .parallel import fit_problem
-
-    gpu_count = node_device.count
-    problem = fit_problem({"tp_size": values.tp_size, "dp_size": values.dp_size}, values.extra,
-                          gpus_per_node=gpu_count, nnodes=nnodes,
-                          device=_label(device, node_device))  # fmt: skip
+    target = ENGINE.target_version(sglang_version)
+    problem = ENGINE.fit_problem(values, gpus_per_node=node_device.count, nnodes=nnodes,
+                                 device=_label(device, node_device))
     if problem is not None:
         raise InvalidArgsError(problem, flag="--tp-size")
     resolution = _resolve_record(
-        LaunchValues.of({**values.set_values(), "nnodes": nnodes}),
+        ENGINE.record({**values.set_values(), "nnodes": nnodes}),
         target,
         on_conflict,
         device=node_device,
@@ -360,8 +347,6 @@ def make_plan(
         environ=environ,
         launcher=launcher,
     )
-    from ._argv_write import encode_values, flag_name
-
     shared = {name: value for name, value in resolution.values.set_values().items()
               if name not in PER_NODE_FIELDS}  # fmt: skip
     return Plan(
@@ -369,10 +354,11 @@ def make_plan(
         nnodes=nnodes,
         gpus=tuple(PlanGpu(gpu.name, str(gpu.capability), gpu.vendor)
                    for gpu in node_device.gpus),
-        argv=tuple(encode_values(LaunchValues.of(shared), target)),
+        argv=tuple(ENGINE.write_argv(ENGINE.record(shared), target)),
         env=dict(resolution.env),
         launcher=resolution.launcher,
-        per_node_flags={name: flag_name(name, target.release) for name in PER_NODE_FIELDS},
+        per_node_flags={name: ENGINE.flag_name(name, target.release)
+                        for name in PER_NODE_FIELDS},
         dist_port=dist_port,
         warnings=(*resolution.warnings, *warnings),
     )
@@ -412,13 +398,12 @@ def _nodes_device(
 
 
 def _values(args: ServerArgs | LaunchValues) -> LaunchValues:
-    if isinstance(args, LaunchValues):
+    if ENGINE.is_record(args):
         return args
-    from .args import ServerArgs
-
-    if not isinstance(args, ServerArgs):
+    values = ENGINE.values_of(args)
+    if values is None:
         raise InvalidArgsError(f"make_plan() takes ServerArgs, not {type(args).__name__}")
-    return args.values()
+    return values
 
 
 def _label(spec: DeviceSpec | None, device: DeviceInfo) -> str:

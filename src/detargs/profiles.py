@@ -22,10 +22,10 @@ import re
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-from detargs.device import Arch, ComputeCapability, DeviceInfo, GpuInfo, Vendor
-from detargs.errors import DeviceDetectionError
+from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo, Vendor
+from .errors import DeviceDetectionError
 
-__all__ = ["MAX_COUNT", "PROFILES", "GpuProfile", "lookup", "profile", "profile_names"]
+__all__ = ["MAX_COUNT", "PROFILES", "lookup", "profile", "profile_names"]
 
 
 def __dir__() -> list[str]:

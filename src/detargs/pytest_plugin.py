@@ -23,10 +23,10 @@ import pytest
 
 if TYPE_CHECKING:
     # imported lazily below: loading the plugin must not slow every pytest start
-    from .args import ServerArgs
     from .check import CheckReport
     from .device import DeviceInfo
     from .resolution import Resolution
+    from .sglang import ServerArgs
 
 __all__ = ["CheckServer", "ResolveLaunch"]
 
@@ -65,10 +65,10 @@ def _check_options(device: str | None, version: str | None) -> None:
     from .errors import DetargsError
 
     if version is not None:
-        from .version import target_version
+        from .engines import ENGINE
 
         try:
-            target_version(version)
+            ENGINE.target_version(version)
         except DetargsError as error:
             text = str(error).removeprefix("--sglang-version: ")
             raise pytest.UsageError(f"--detargs-sglang-version: {text}") from None
@@ -117,9 +117,9 @@ def detargs_device(_detargs_device_spec: Any) -> DeviceInfo:
 
 @pytest.fixture
 def detargs_sglang_version(request: pytest.FixtureRequest) -> str:
-    from .version import target_version
+    from .engines import ENGINE
 
-    return target_version(request.config.getoption("--detargs-sglang-version")).release
+    return ENGINE.target_version(request.config.getoption("--detargs-sglang-version")).release
 
 
 @pytest.fixture
@@ -130,15 +130,14 @@ def resolve_launch(
 
     The session's device is detected only when a call names no ``device=``.
     """
-    from ._argv_read import read_values
-    from .args import ServerArgs
+    from .engines import ENGINE
     from .resolution import resolve
-    from .version import target_version
+    from .sglang import ServerArgs
 
     def _resolve(args: ServerArgs | Sequence[str], **kwargs: Any) -> Resolution:
         version = kwargs.pop("sglang_version", detargs_sglang_version)
         if not isinstance(args, ServerArgs):
-            values, _ = read_values(list(args), target_version(version))
+            values, _ = ENGINE.read_argv(list(args), ENGINE.target_version(version))
             args = ServerArgs.from_values(values)
         device = kwargs.pop("device", None)
         if device is None:

@@ -1,7 +1,8 @@
-"""``resolve``: the user's arguments + the GPU + the SGLang release -> one exact launch.
+"""``resolve``: the user's arguments + the GPU + the engine's release -> one exact launch.
 
-The engine runs ``detargs.rules.RULES`` in order over a ``Context`` and applies what
-each rule requires, the same way for every rule:
+The resolution engine runs the serving engine's rules (``ENGINE.rules()``, from
+``detargs.engines``) in order over its ``Context`` and applies what each rule requires,
+the same way for every rule:
 
 - a field the user did not set takes the required value, recorded as a ``Decision``;
 - a field the user set to the required value stands, and nothing is recorded;
@@ -31,21 +32,18 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._argv_write import encode_values, flag_name
-from ._values import LaunchValues, refusal
+from .decisions import Caution, Decision, Refusal
 from .detection import detect
-from .device import Arch, DeviceInfo, GpuInfo
+from .device import DeviceInfo, GpuInfo
+from .engines import ENGINE
 from .errors import Conflict, ConflictError, InvalidArgsError, UnsupportedDeviceError
-from .model import model_facts
-from .rules import RULES, Caution, Context, Decision, Refusal
-from .version import TargetVersion, VersionSource, target_version
 
 if TYPE_CHECKING:
-    from .args import ServerArgs
+    from .sglang import Context, LaunchValues, ServerArgs, TargetVersion, VersionSource
 
-__all__ = ["DEFAULT_LAUNCHER", "OnConflict", "Resolution", "resolve"]
+__all__ = ["OnConflict", "Resolution", "resolve"]
 
-DEFAULT_LAUNCHER: Final = ("python", "-m", "sglang.launch_server")
+DEFAULT_LAUNCHER: Final = ENGINE.default_launcher
 OnConflict = Literal["error", "override"]
 _MIN_CAPABILITY: Final = (8, 0)
 
@@ -91,9 +89,7 @@ class Resolution:
     @cached_property
     def args(self) -> ServerArgs:
         """The final arguments: the user's plus every decision (built on first use)."""
-        from .args import ServerArgs
-
-        return ServerArgs.from_values(self.values)
+        return ENGINE.args_of(self.values)
 
     @property
     def command(self) -> list[str]:
@@ -138,7 +134,7 @@ class Resolution:
         """Each decision and why, as a readable table."""
         import textwrap  # only explain() wraps text
 
-        lines = [f"SGLang {self.sglang_version}" + _device_line(self.device, self.gpu)]
+        lines = [f"{ENGINE.name} {self.sglang_version}" + _device_line(self.device, self.gpu)]
         width = max((len(_label(d)) for d in self.decisions), default=0)
         for decision in self.decisions:
             marker = ", replaced your value" if decision.overrode_user else ""
@@ -175,20 +171,17 @@ def resolve(
     inherit, read for conflicts only; it defaults to ``os.environ``.
     """
     _check_on_conflict(on_conflict)
-    target = target_version(sglang_version)
+    target = ENGINE.target_version(sglang_version)
     notes: Sequence[str] = ()
     if isinstance(args, (str, list, tuple)):
-        from ._argv_read import read_values
-
-        values, notes = read_values(args, target)
+        values, notes = ENGINE.read_argv(args, target)
     else:
-        from .args import ServerArgs
-
-        if not isinstance(args, ServerArgs):
+        record = ENGINE.values_of(args)
+        if record is None:
             raise InvalidArgsError(
                 f"resolve() takes ServerArgs or an argv list, not {type(args).__name__}"
             )
-        values = args.values()
+        values = record
     return _resolve_record(values, target, on_conflict, notes=notes, device=device,
                            model_arch=model_arch, gpu_index=gpu_index, environ=environ,
                            launcher=launcher)  # fmt: skip
@@ -210,7 +203,7 @@ def _resolve_record(
     keeps pydantic out of a cold ``detargs resolve``. ``notes`` are what reading the
     argv assumed; they go into the resolution's warnings after the target's."""
     _check_on_conflict(on_conflict)
-    problem = refusal(values.set_values())
+    problem = ENGINE.refusal(values.set_values())
     if problem is not None:
         raise InvalidArgsError(problem)
     launcher = _checked_options(launcher, gpu_index)
@@ -223,15 +216,14 @@ def _resolve_record(
     gpu = device_info.launch_gpu(gpu_index)
     if gpu.vendor == "nvidia" and gpu.capability < _MIN_CAPABILITY:
         raise UnsupportedDeviceError(
-            f"{gpu.name} ({gpu.target}) is older than sm80: SGLang's deterministic "
+            f"{gpu.name} ({gpu.target}) is older than sm80: {ENGINE.name}'s deterministic "
             "kernels need an Ampere or newer GPU; run on one, or resolve for one with "
             "--device a100 (device='a100')"
         )
     _check_fit(values, device_info, device)
     environment = os.environ if environ is None else environ
-    context = Context.of(values, gpu=gpu, target=target,
-                         model=model_facts(values.model_path, model_arch),
-                         environ=environment)  # read only: no copy of os.environ per call
+    context = ENGINE.context(values, gpu=gpu, target=target, model_arch=model_arch,
+                             environ=environment)  # read only: no copy of os.environ per call
     return _run_rules(context, on_conflict, device_info, launcher,
                       (*assumed, *device_info.warnings))  # fmt: skip
 
@@ -246,7 +238,7 @@ def _check_on_conflict(on_conflict: object) -> None:
 def _checked_options(launcher: Sequence[str], gpu_index: object) -> tuple[str, ...]:
     if isinstance(launcher, str) or not all(isinstance(word, str) for word in launcher):
         raise InvalidArgsError(
-            f"launcher must be a list of words such as ['python', '-m', 'sglang.launch_server'] "
+            f"launcher must be a list of words such as {list(ENGINE.default_launcher)} "
             f"(shlex.split a command line first), not {launcher!r}",
             flag="--launcher",
         )
@@ -256,19 +248,17 @@ def _checked_options(launcher: Sequence[str], gpu_index: object) -> tuple[str, .
         )
     if not launcher:
         raise InvalidArgsError("the launcher is empty; give a command such as "
-                               "'python -m sglang.launch_server'", flag="--launcher")
+                               f"{shlex.join(ENGINE.default_launcher)!r}", flag="--launcher")
     return tuple(launcher)
 
 
 def _check_fit(args: LaunchValues, device: DeviceInfo, spec: object) -> None:
-    """TP x PP (x DP) must fit ``--nnodes`` machines like this one (``detargs.parallel``)."""
-    from .parallel import fit_problem
-
+    """The launch's parallelism must fit ``--nnodes`` machines like this one."""
     label = spec if isinstance(spec, str) and device.source == "profile" else (
         f"this machine ({device.count} x {device.gpus[0].name})"
     )  # fmt: skip
-    problem = fit_problem({"tp_size": args.tp_size, "dp_size": args.dp_size}, args.extra,
-                          gpus_per_node=device.count, nnodes=args.nnodes, device=label)
+    problem = ENGINE.fit_problem(args, gpus_per_node=device.count, nnodes=args.nnodes,
+                                 device=label)
     if problem is not None:
         raise InvalidArgsError(problem, flag="--tp-size")
 
@@ -286,10 +276,10 @@ def _run_rules(
     decisions: list[Decision] = []
     conflicts: list[Conflict] = []
     release = context.target.release
-    warnings: list[str] = [*assumed, *_device_warnings(context.gpu)]
+    warnings: list[str] = [*assumed, *ENGINE.device_warnings(context.gpu)]
     if context.model.warning is not None:
         warnings.append(context.model.warning)
-    for rule in RULES:
+    for rule in ENGINE.rules():
         changed = False
         for decided in rule(context):
             outcome = replace(decided, rule=rule.__name__)  # the engine names the rule
@@ -297,8 +287,8 @@ def _run_rules(
                 warnings.append(outcome.text)
                 continue
             if isinstance(outcome, Refusal):
-                conflicts.append(Conflict(flag_name(outcome.field, release), outcome.value, None,
-                                          outcome.rule, outcome.reason, fixable=False))
+                conflicts.append(Conflict(ENGINE.flag_name(outcome.field, release), outcome.value,
+                                          None, outcome.rule, outcome.reason, fixable=False))
                 continue
             if outcome.kind == "note":
                 decisions.append(outcome)
@@ -319,7 +309,7 @@ def _run_rules(
                 if current == outcome.value:
                     continue
                 if on_conflict == "error":
-                    conflicts.append(Conflict(flag_name(outcome.field, release), current,
+                    conflicts.append(Conflict(ENGINE.flag_name(outcome.field, release), current,
                                               outcome.value, outcome.rule, outcome.reason))
                     continue
                 outcome = replace(outcome, previous=current, overrode_user=True)
@@ -341,27 +331,12 @@ def _run_rules(
                    tuple(warnings), context.gpu)
 
 
-def _device_warnings(gpu: GpuInfo) -> list[str]:
-    if gpu.arch is Arch.UNKNOWN:
-        return [
-            f"{gpu.name} ({gpu.target}) is newer than any architecture detargs knows; the "
-            "choices below assume it runs what Blackwell runs"
-        ]
-    if gpu.arch is Arch.ADA:
-        return [
-            f"{gpu.name} ({gpu.target}): SGLang's batch-invariant matmul kernels have been "
-            "reported to need more shared memory than sm89 has (Triton OutOfResources at "
-            "start-up on an L40S); if the server fails that way, that is why"
-        ]
-    return []
-
-
 def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> LaunchValues:
     # a rule may drop the last passthrough flag: the old mapping must not come back
     data = {name: value for name, value in values.items() if name != "extra"}
     if extra:
         data["extra"] = dict(extra)
-    return LaunchValues.of(data)
+    return ENGINE.record(data)
 
 
 def _finish(
@@ -374,7 +349,7 @@ def _finish(
     warnings: tuple[str, ...],
     gpu: GpuInfo | None,
 ) -> Resolution:
-    argv = tuple(encode_values(args, target))
+    argv = tuple(ENGINE.write_argv(args, target))
     env = dict(sorted(env.items()))
     return Resolution(
         values=args,

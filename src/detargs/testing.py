@@ -38,18 +38,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar, Final
 
-from detargs.device import Arch, ComputeCapability, DeviceInfo, GpuInfo, MigInfo
-from detargs.profiles import lookup
+from .device import Arch, ComputeCapability, DeviceInfo, GpuInfo, MigInfo
+from .profiles import lookup
 
-__all__ = [
-    "NVML_ERROR_CODES",
-    "FakeGpu",
-    "FakeMigDevice",
-    "FakeNvml",
-    "NVMLError",
-    "fake_device",
-    "fake_gpu",
-]
+__all__ = ["FakeGpu", "FakeNvml", "fake_device", "fake_gpu"]
 
 
 def __dir__() -> list[str]:

@@ -14,7 +14,7 @@ from typing import Final
 
 from .report import CheckOptions
 
-__all__ = ["DESCRIPTIONS", "Request", "Round", "Watch", "plan"]
+__all__ = ["Request", "Round", "plan"]
 
 DESCRIPTIONS: Final = {
     "batch": "one prompt alone, then inside concurrent bursts of other prompts",

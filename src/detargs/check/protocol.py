@@ -26,7 +26,7 @@ from ..errors import CheckError
 from .probes import Request
 from .report import Output
 
-__all__ = ["FLUSH_PATH", "PROBE_PATHS", "Adapter", "OpenAICompletions", "SGLangGenerate"]
+__all__ = ["FLUSH_PATH", "PROBE_PATHS", "Adapter"]
 
 Api = Literal["sglang", "openai"]
 FLUSH_PATH: Final = "/flush_cache"

@@ -30,7 +30,7 @@ from .report import (
     first_divergence,
 )
 
-__all__ = ["run_check"]
+__all__ = []
 
 Progress = Callable[[int], None]
 _STRICTNESS: dict[Compared, int] = {"tokens+logprobs": 2, "tokens": 1, "text": 0}

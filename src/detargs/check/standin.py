@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
-__all__ = ["MODES", "StandinServer"]
+__all__ = ["StandinServer"]
 
 MODES: Final = ("deterministic", "batch-size", "arrival-order", "logprob-last-bit",
                 "seed-ignored", "cache-hit")  # fmt: skip

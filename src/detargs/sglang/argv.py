@@ -8,7 +8,7 @@ name; only what the user set or a rule decided.
 
 They are the public edge of the codec: what reading assumed (a repeated flag, a flag
 without effect, a release detargs has no catalogue for) comes back as data from the
-readers beneath (``detargs._argv_read``, ``detargs._argv_write``) and is warned here,
+readers beneath (``detargs.sglang._argv_read``, ``detargs.sglang._argv_write``) and is warned here,
 as ``DetargsWarning``.
 
 >>> args = from_argv(["--tp", "2", "--attention-backend=fa3"], sglang_version="0.5.23")
@@ -22,9 +22,9 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from ..errors import DetargsWarning
 from ._argv_read import read_values
 from ._argv_write import encode_values
-from .errors import DetargsWarning
 from .version import TargetVersion, target_version
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Fields in declaration order, then passthrough flags by name; only what the user set or
 a rule decided; a value that starts with ``-`` is written ``--flag=value`` so the parser
 reads it as a value. Each flag kind has its encoder (``_ENCODERS``).
-``detargs.argv.to_argv`` is the public face of ``encode_values``.
+``detargs.sglang.argv.to_argv`` is the public face of ``encode_values``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from ..errors import InvalidArgsError
 from . import _prefill_graph
 from ._argv_read import is_option
 from ._flag_messages import absent_dest, not_a_choice
 from ._flag_types import article, check_text, type_words
 from ._values import DEFAULTS, FIELD_DESTS, FIELDS, LaunchValues
 from .catalogue import Catalogue, Flag, FlagKind, catalogue_for
-from .errors import InvalidArgsError
 from .version import TargetVersion
 
 __all__ = ["encode_values", "flag_name"]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Final
 
-__all__ = ["KNOWN_TYPES", "article", "check_text", "type_words"]
+__all__ = ["article", "check_text", "type_words"]
 
 
 def _json(raw: str) -> None:

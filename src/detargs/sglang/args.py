@@ -2,7 +2,7 @@
 
 A field is one concept, whatever SGLang calls its flag in a given release
 (``cuda_graph_max_bs`` is ``--cuda-graph-max-bs`` up to 0.5.13 and
-``--cuda-graph-max-bs-decode`` after); the argv codec (``detargs.argv``) maps fields
+``--cuda-graph-max-bs-decode`` after); the argv codec (``detargs.sglang.argv``) maps fields
 to the target release's flags. Every other catalogued flag rides along in
 ``extra``, keyed by its argparse dest and checked against the catalogue when the
 argv is built.
@@ -14,8 +14,8 @@ Values SGLang's parser would take but its server would refuse at start-up (a
 ``--tp-size`` of 0, a ``--mem-fraction-static`` above 1) are refused here, earlier.
 
 This class is the one declaration of the launch fields. The codec and the rules engine
-run on ``LaunchValues`` (``detargs._values``), the same fields as a plain record whose
-field block is generated from this class's source (``python -m detargs._record_fields
+run on ``LaunchValues`` (``detargs.sglang._values``), the same fields as a plain record whose
+field block is generated from this class's source (``python -m detargs.sglang._record_fields
 --write`` after a field changes; the tests check it), so that the CLI never imports
 pydantic; ``values()`` and ``from_values()`` convert, and the range checks and the
 message that reports them are that module's, shared.
@@ -36,11 +36,9 @@ from pydantic import (
     model_validator,
 )
 
-from ._prefill_graph import DEST as PREFILL_GRAPH_DEST
-from ._prefill_graph import PIECEWISE as PREFILL_GRAPH_PIECEWISE
+from ..errors import InvalidArgsError
 from ._prefill_graph import clash as prefill_graph_clash
 from ._values import (
-    ATTENTION_BACKENDS,
     FIELD_DESTS,
     RANGED,
     AttentionBackend,
@@ -51,19 +49,8 @@ from ._values import (
     invalid_arguments,
     out_of_range,
 )
-from .errors import InvalidArgsError
 
-__all__ = [
-    "ATTENTION_BACKENDS",
-    "FIELD_DESTS",
-    "PREFILL_GRAPH_DEST",
-    "PREFILL_GRAPH_PIECEWISE",
-    "AttentionBackend",
-    "ExtraValue",
-    "KvCacheDtype",
-    "SamplingBackend",
-    "ServerArgs",
-]
+__all__ = ["ServerArgs"]
 
 
 class ServerArgs(BaseModel):
@@ -202,7 +189,7 @@ class ServerArgs(BaseModel):
     @field_validator(*RANGED)
     @classmethod
     def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
-        # one check for ServerArgs and the argv reader (detargs._values), one message
+        # one check for ServerArgs and the argv reader (detargs.sglang._values), one message
         problem = out_of_range(str(info.field_name), value)
         if problem is not None:
             raise ValueError(problem)

@@ -10,7 +10,7 @@ conflicts with it is the engine's call (``detargs.resolution``), made the same w
 every rule, and the engine records which rule decided each outcome.
 
 ``RULES`` is the order. What SGLang itself does per release is not written here: the
-rules read it from ``detargs.releases`` (``ctx.facts``), one table row per release.
+rules read it from ``detargs.sglang.releases`` (``ctx.facts``), one table row per release.
 """
 
 from __future__ import annotations
@@ -18,73 +18,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from packaging.version import Version
 
+from ..decisions import Caution, Decision, Outcome, Refusal
+from ..device import Arch, GpuInfo
 from . import _prefill_graph
 from ._prefill_graph import DEST as PREFILL_GRAPH_DEST
 from ._values import LaunchValues
 from .catalogue import catalogue_for
-from .device import Arch, GpuInfo
 from .model import ModelFacts
 from .releases import PrefillGraph, ReleaseFacts, release_facts
 from .version import TargetVersion
 
-__all__ = [
-    "RULES",
-    "Caution",
-    "Context",
-    "Decision",
-    "Outcome",
-    "Refusal",
-    "Rule",
-]
-
-DecisionKind = Literal["arg", "env", "note"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Decision:
-    """A value a rule decided, and why.
-
-    ``kind`` is ``arg`` for a ``ServerArgs`` field (``extra.<dest>`` for a passthrough
-    flag; ``None`` drops that flag), ``env`` for an environment variable of the launch,
-    ``note`` for something the rule checked and left as it is (``value`` is then what
-    stands).
-    """
-
-    field: str
-    value: Any
-    reason: str
-    kind: DecisionKind = "arg"
-    rule: str = ""
-    """The rule that decided it; the engine fills it in."""
-    previous: Any = None
-    """The value before the decision (the user's, when ``overrode_user``)."""
-    overrode_user: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class Refusal:
-    """An incompatibility that no value of ``field`` can fix: the user must drop it."""
-
-    field: str
-    value: Any
-    reason: str
-    rule: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Caution:
-    """Something the launch should know that no value changes: it becomes a warning."""
-
-    text: str
-    rule: str = ""
-
-
-Outcome = Decision | Refusal | Caution
-
+__all__ = ["RULES", "Context", "Rule", "device_warnings"]
 
 @dataclass(frozen=True)
 class Context:
@@ -124,7 +72,7 @@ class Context:
 
     @property
     def facts(self) -> ReleaseFacts:
-        """What the target release does in deterministic mode (``detargs.releases``)."""
+        """What the target release does in deterministic mode (``detargs.sglang.releases``)."""
         return release_facts(self.release)
 
     def value(self, name: str) -> Any:
@@ -137,6 +85,22 @@ class Context:
 
 
 Rule = Callable[[Context], tuple[Outcome, ...]]
+
+
+def device_warnings(gpu: GpuInfo) -> list[str]:
+    """What the rules assume about ``gpu`` that the launch should know, before any rule runs."""
+    if gpu.arch is Arch.UNKNOWN:
+        return [
+            f"{gpu.name} ({gpu.target}) is newer than any architecture detargs knows; the "
+            "choices below assume it runs what Blackwell runs"
+        ]
+    if gpu.arch is Arch.ADA:
+        return [
+            f"{gpu.name} ({gpu.target}): SGLang's batch-invariant matmul kernels have been "
+            "reported to need more shared memory than sm89 has (Triton OutOfResources at "
+            "start-up on an L40S); if the server fails that way, that is why"
+        ]
+    return []
 
 
 # --- where kernels run (sglang-rules reference §1c footnote 3, §1d) ------------------

@@ -1,14 +1,14 @@
 """The fields of ``LaunchValues``, generated from ``ServerArgs`` and checked for drift.
 
-``ServerArgs`` (``detargs.args``) is the one declaration of a launch's fields: name,
-type, default and description. ``LaunchValues`` (``detargs._values``), the plain record
+``ServerArgs`` (``detargs.sglang.args``) is the one declaration of a launch's fields: name,
+type, default and description. ``LaunchValues`` (``detargs.sglang._values``), the plain record
 the codec and the rules engine run on without pydantic, carries the same fields with
 the same types and defaults; its field block is written by this module from the model's
 own source text, so that ``mypy --strict`` reads real annotations in both classes and
 the cold path imports a plain dataclass, not a table to build one from.
 
-    python -m detargs._record_fields --write     # after editing ServerArgs
-    python -m detargs._record_fields --check     # what tests/test_values.py asserts
+    python -m detargs.sglang._record_fields --write     # after editing ServerArgs
+    python -m detargs.sglang._record_fields --check     # what tests/test_values.py asserts
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-__all__ = ["BEGIN", "END", "field_block", "main", "with_block"]
+__all__ = ["main"]
 
 BEGIN: Final = (
-    "    # --- fields: generated from ServerArgs by python -m detargs._record_fields --write\n"
+    "    # --- fields: generated from ServerArgs by "
+    "python -m detargs.sglang._record_fields --write\n"
 )
 END: Final = "    # --- end of the generated fields\n"
 _VALUES: Final = Path(__file__).with_name("_values.py")
@@ -70,11 +71,11 @@ def with_block(text: str, block: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detargs._record_fields",
+    parser = argparse.ArgumentParser(prog="python -m detargs.sglang._record_fields",
                                      description="generate LaunchValues' fields")  # fmt: skip
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", nargs="?", const=str(_VALUES), metavar="PATH",
-                        help="rewrite the block in PATH (default: detargs/_values.py)")
+                        help="rewrite the block in PATH (default: detargs/sglang/_values.py)")
     action.add_argument("--check", nargs="?", const=str(_VALUES), metavar="PATH",
                         help="exit 1 when the block in PATH is out of date")  # fmt: skip
     options = parser.parse_args(argv)
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if current != wanted:
         print(f"{path}: LaunchValues' fields differ from ServerArgs': run python -m "
-              "detargs._record_fields --write", file=sys.stderr)  # fmt: skip
+              "detargs.sglang._record_fields --write", file=sys.stderr)  # fmt: skip
         return 1
     return 0
 

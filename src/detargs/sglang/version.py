@@ -25,8 +25,8 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from ..errors import InvalidArgsError
 from .catalogue import release_version, releases
-from .errors import InvalidArgsError
 
 __all__ = ["TargetVersion", "installed_sglang_version", "target_version"]
 

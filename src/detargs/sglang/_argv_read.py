@@ -5,7 +5,7 @@ the last one winning; the rest is refused with ``InvalidArgsError`` naming the f
 difference is deliberate: a flag name of another release is never read as an
 abbreviation of this one's flags (argparse would take ``--nsa-decode`` for
 ``--nsa-decode-backend`` in 0.5.4–0.5.19); it gets the "not a flag of" message.
-``detargs.argv.from_argv`` is the public face of ``read_values``.
+``detargs.sglang.argv.from_argv`` is the public face of ``read_values``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..errors import InvalidArgsError
 from . import _prefill_graph
 from ._flag_messages import not_a_choice, unknown_flag
 from ._flag_types import article, check_text, type_words
 from ._values import FIELD_DESTS, FIELDS, ExtraValue, LaunchValues, refusal
 from .catalogue import NEGATIVE_NUMBER, Catalogue, Flag, catalogue_for, flag_history
-from .errors import InvalidArgsError
 from .version import TargetVersion
 
 __all__ = ["is_option", "read_values"]

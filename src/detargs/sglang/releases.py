@@ -24,14 +24,7 @@ from packaging.version import Version
 
 from .catalogue import release_version
 
-__all__ = [
-    "ABSORBED_MLA_ARCHITECTURES",
-    "CHANGES",
-    "Changes",
-    "PrefillGraph",
-    "ReleaseFacts",
-    "release_facts",
-]
+__all__ = ["ABSORBED_MLA_ARCHITECTURES", "PrefillGraph", "ReleaseFacts", "release_facts"]
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 from packaging.version import Version
 
+from ..errors import InvalidArgsError
 from ._values import FIELD_DESTS
 from .catalogue import Catalogue, Flag, catalogue_for, dest_history, flag_history, refused_by
 from .catalogue import releases as catalogued_releases
-from .errors import InvalidArgsError
 
 __all__ = ["absent_dest", "flag_problem", "not_a_choice", "spans", "unknown_flag"]
 

@@ -6,7 +6,7 @@ SGLang asked for piecewise (prefill) CUDA graphs three ways: ``--enable-piecewis
 values of that flag (``breakable``, ``full``) are passthrough, not this field. This module
 is the one place that knows it; the argv reader, the writer, the rules and the messages ask
 it. It imports no other detargs module at import time: the plain record
-(``detargs._values``) uses its clash check.
+(``detargs.sglang._values``) uses its clash check.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEST",
     "FIELD",
-    "PIECEWISE",
     "SWITCHES",
     "clash",
     "decode",
@@ -114,9 +113,9 @@ def clash(piecewise: bool | None, extra: Mapping[str, Any]) -> str | None:
 
 
 def _cannot_request(release: str) -> Exception:
+    from ..errors import InvalidArgsError
     from ._flag_messages import spans
     from .catalogue import flag_history
-    from .errors import InvalidArgsError
 
     spellings = (
         ("--enable-piecewise-cuda-graph", "", lambda kind, _: kind == "store_true"),

@@ -1,11 +1,11 @@
 """``LaunchValues``: a launch's argument values as a plain frozen record.
 
-``ServerArgs`` (``detargs.args``) is the public, validated pydantic model and the one
+``ServerArgs`` (``detargs.sglang.args``) is the public, validated pydantic model and the one
 declaration of a launch's fields. The codec and the rules engine work on this record
 instead, so that a cold ``detargs resolve`` goes from argv to argv without importing
 pydantic (its import and schema building cost more than everything else the command
 does). The record's field block is generated from ``ServerArgs``' source (names,
-annotations, defaults) by ``detargs._record_fields`` and checked for drift by the
+annotations, defaults) by ``detargs.sglang._record_fields`` and checked for drift by the
 tests; both refuse the same values: the ranges below are checked by ``ServerArgs``
 and by the argv reader alike, and ``invalid_arguments`` builds the message for both.
 
@@ -23,7 +23,6 @@ from typing import Any, Final, Literal, get_args
 from . import _prefill_graph
 
 __all__ = [
-    "ATTENTION_BACKENDS",
     "DEFAULTS",
     "FIELDS",
     "FIELD_DESTS",
@@ -67,7 +66,7 @@ FIELD_DESTS: Mapping[str, tuple[str, ...]] = {
 """Fields whose argparse dest differs from their name, or changed between releases.
 
 Any other field's dest is its name. ``cuda_graph_backend_prefill`` also carries the
-piecewise choice from 0.5.14 on; ``detargs._prefill_graph`` handles that one by value."""
+piecewise choice from 0.5.14 on; ``detargs.sglang._prefill_graph`` handles that one by value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +77,7 @@ class LaunchValues:
     the argv, as with ``ServerArgs.model_fields_set``.
     """
 
-    # --- fields: generated from ServerArgs by python -m detargs._record_fields --write
+    # --- fields: generated from ServerArgs by python -m detargs.sglang._record_fields --write
     model_path: str | None = None
     attention_backend: AttentionBackend | None = None
     prefill_attention_backend: AttentionBackend | None = None

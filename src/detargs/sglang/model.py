@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import InvalidArgsError
+from ..errors import InvalidArgsError
 from .releases import ABSORBED_MLA_ARCHITECTURES
 
 __all__ = ["ModelFacts", "model_facts"]

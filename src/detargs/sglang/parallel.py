@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["PIPELINE_DESTS", "fit_problem", "gpus_needed"]
+__all__ = ["fit_problem"]
 
 PIPELINE_DESTS: Final = ("pipeline_parallel_size", "pp_size")
 """The dest of ``--pp-size``: ``pipeline_parallel_size`` up to 0.5.13.post1, then ``pp_size``."""
