@@ -52,8 +52,10 @@ def main() -> None:
     for case in cases:
         before = statistics.median(samples[(case, "before")])
         after = statistics.median(samples[(case, "after")])
-        print(f"cold detargs resolve, {case:<17} before {1000 * before:6.1f} ms   "
-              f"after {1000 * after:6.1f} ms   after/before {after / before:.2f}×")  # fmt: skip
+        print(
+            f"cold detargs resolve, {case:<17} before {1000 * before:6.1f} ms   "
+            f"after {1000 * after:6.1f} ms   after/before {after / before:.2f}×"
+        )
 
 
 if __name__ == "__main__":

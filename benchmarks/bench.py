@@ -146,9 +146,7 @@ def probe_machine(env: Mapping[str, str]) -> Machine:
     if not facts["count"]:
         return Machine(None, "no NVIDIA driver (NVML lists no GPU)", has_torch, facts)
     major, minor = facts["capability"]
-    gpu = (
-        f"{facts['name']} x{facts['count']} (sm{major}{minor}, driver {facts['driver']})"
-    )
+    gpu = f"{facts['name']} x{facts['count']} (sm{major}{minor}, driver {facts['driver']})"
     return Machine(gpu, None, has_torch, facts)
 
 
@@ -158,10 +156,15 @@ def detargs_version(env: Mapping[str, str]) -> str:
     # DETARGS_BENCH_COMMIT names the commit where the tree was copied without its .git
     commit = os.environ.get("DETARGS_BENCH_COMMIT", "")
     try:
-        commit = commit or subprocess.run(
-            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()
+        commit = (
+            commit
+            or subprocess.run(
+                ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+        )
     except OSError:
         commit = ""
     return f"{version} ({commit})" if commit else version
@@ -204,13 +207,17 @@ def cold_rows(machine: Machine) -> list[tuple[Row, list[str] | None]]:
             Row("resolve_h100", "detargs resolve --device h100 (cold)"),
             [*cli, "resolve", "--device", "h100", *RESOLVE_ARGS[1:]],
         ),
-        (Row("detect_h100", "detargs detect --device h100 (cold)"),
-         [*cli, "detect", "--device", "h100"]),
+        (
+            Row("detect_h100", "detargs detect --device h100 (cold)"),
+            [*cli, "detect", "--device", "h100"],
+        ),
     ]
     nvml_rows = [
         (Row("resolve_nvml", "detargs resolve, NVML auto-detect (cold)"), [*cli, *RESOLVE_ARGS]),
-        (Row("pynvml_capability", "python: import pynvml, read capability"),
-         ["-c", _PYNVML_CAPABILITY]),
+        (
+            Row("pynvml_capability", "python: import pynvml, read capability"),
+            ["-c", _PYNVML_CAPABILITY],
+        ),
     ]
     for row, argv in nvml_rows:
         if machine.gpu is None:
@@ -231,7 +238,9 @@ def cold_rows(machine: Machine) -> list[tuple[Row, list[str] | None]]:
 
 
 def measure_cold(
-    rows: list[tuple[Row, list[str] | None]], repeat: int, env: Mapping[str, str],
+    rows: list[tuple[Row, list[str] | None]],
+    repeat: int,
+    env: Mapping[str, str],
     progress: Callable[[str], None],
 ) -> None:
     live = [(row, argv) for row, argv in rows if argv is not None]
@@ -320,8 +329,11 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
 
 
 def report(
-    header: Mapping[str, str], rows: Sequence[Row], in_process: Mapping[str, Any],
-    imports: Mapping[str, list[str]], gpu: bool,
+    header: Mapping[str, str],
+    rows: Sequence[Row],
+    in_process: Mapping[str, Any],
+    imports: Mapping[str, list[str]],
+    gpu: bool,
 ) -> str:
     by_key = {row.key: row for row in rows}
 
@@ -330,12 +342,14 @@ def report(
 
     lines = ["detargs benchmark", ""]
     lines += [f"  {name:<11} {value}" for name, value in header.items()]
-    lines += ["", "Cold processes (wall time of a fresh interpreter, median; "
-              "CPU: the child's user+sys):", ""]
+    lines += [
+        "",
+        "Cold processes (wall time of a fresh interpreter, median; CPU: the child's user+sys):",
+        "",
+    ]
     width = max(len(row.label) for row in rows)
     base = med("pass")
-    lines.append(f"  {'':<{width}}  {'median':>10}  {'min':>10}  {'- pass':>10}  "
-                 f"{'CPU':>10}  n")
+    lines.append(f"  {'':<{width}}  {'median':>10}  {'min':>10}  {'- pass':>10}  {'CPU':>10}  n")
     for row in rows:
         if row.skipped:
             lines.append(f"  {row.label:<{width}}  {row.skipped}")
@@ -350,12 +364,15 @@ def report(
     lines += ["", "Ratios (same run; of wall-time medians, then of CPU medians):", ""]
     name = "NVML" if gpu else "h100"
     ratios = [
-        (f"torch path / detargs resolve ({name})", "torch_capability", resolve_key,
-         "≥ 20× (GPU)"),
+        (f"torch path / detargs resolve ({name})", "torch_capability", resolve_key, "≥ 20× (GPU)"),
         ("pynvml capability / detargs resolve (NVML)", "pynvml_capability", "resolve_nvml", ""),
         (f"detargs resolve ({name}) / python -c pass", resolve_key, "pass", ""),
-        ("detargs resolve (h100) / from pydantic import BaseModel", "resolve_h100",
-         "import_basemodel", ""),
+        (
+            "detargs resolve (h100) / from pydantic import BaseModel",
+            "resolve_h100",
+            "import_basemodel",
+            "",
+        ),
         ("import detargs / import pydantic", "import_detargs", "import_pydantic", "< 1×"),
         ("import detargs / python -c pass", "import_detargs", "pass", ""),
     ]
@@ -367,19 +384,26 @@ def report(
     if gpu:
         verdict = med("resolve_nvml")
         met = "met" if verdict is not None and verdict <= 0.15 else "NOT met"
-        lines.append(f"  {'detargs resolve (NVML), absolute':<58} {_ms(verdict):>9}  "
-                     f"≤ 150 ms (GPU): {met}")
+        lines.append(
+            f"  {'detargs resolve (NVML), absolute':<58} {_ms(verdict):>9}  ≤ 150 ms (GPU): {met}"
+        )
     warm = in_process["warm"]
     lines += ["", "In process (one fresh child; warm medians after warm-up):", ""]
     in_rows = [
         ("import detargs' resolution modules (first use)", _ms(in_process["import_resolve"])),
         ("first resolve(device='h100') in the process", _ms(in_process["first_resolve"])),
-        ("resolve(args, DeviceInfo, TargetVersion), warm",
-         _us(statistics.median(warm["resolve_given"])) + "   target ≤ 200 µs"),
-        ("resolve(args, device='h100', sglang_version='0.5.23'), warm",
-         _us(statistics.median(warm["resolve_profile"]))),
-        ("resolve(args, device='h100') (installed sglang looked up), warm",
-         _us(statistics.median(warm["resolve_defaults"]))),
+        (
+            "resolve(args, DeviceInfo, TargetVersion), warm",
+            _us(statistics.median(warm["resolve_given"])) + "   target ≤ 200 µs",
+        ),
+        (
+            "resolve(args, device='h100', sglang_version='0.5.23'), warm",
+            _us(statistics.median(warm["resolve_profile"])),
+        ),
+        (
+            "resolve(args, device='h100') (installed sglang looked up), warm",
+            _us(statistics.median(warm["resolve_defaults"])),
+        ),
     ]
     for label, value in in_rows:
         lines.append(f"  {label:<62} {value}")
@@ -388,19 +412,27 @@ def report(
         lines.append(f"  after {statement:<52} {', '.join(names) or 'none'}")
     leaked = in_process["leaked_modules"]
     first = "the first resolve(device='h100')"
-    lines.append(f"  after {first:<52} "
-                 f"{', '.join(leaked) or 'none'} (of pynvml, torch)")
+    lines.append(f"  after {first:<52} {', '.join(leaked) or 'none'} (of pynvml, torch)")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--smoke", action="store_true",
-                        help="3 repetitions and few in-process iterations (CI)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="cold repetitions per row (default 11; 3 with --smoke)")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help="in-process resolve() calls per case (default 2000; 200 with --smoke)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="3 repetitions and few in-process iterations (CI)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="cold repetitions per row (default 11; 3 with --smoke)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="in-process resolve() calls per case (default 2000; 200 with --smoke)",
+    )
     parser.add_argument("--json", metavar="OUT", type=Path, help="save every sample as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(_WORKER_FLAG, type=int, metavar="N", help=argparse.SUPPRESS)
@@ -428,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pydantic": distribution_version("pydantic"),
         "torch": distribution_version("torch") if machine.torch else "not installed",
         "mode": f"{'smoke' if options.smoke else 'full'}: {repeat} cold repetitions per row, "
-                f"{iterations} in-process calls per case",
+        f"{iterations} in-process calls per case",
     }
     rows = cold_rows(machine)
     measure_cold(rows, repeat, env, progress)
@@ -444,10 +476,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload = {
             "header": header,
             "machine": asdict(machine),
-            "cold": {row.key: {"label": row.label, "median_s": row.median,
-                               "samples_s": row.samples, "cpu_median_s": row.cpu_median,
-                               "cpu_samples_s": row.cpu_samples, "skipped": row.skipped}
-                     for row in plain},
+            "cold": {
+                row.key: {
+                    "label": row.label,
+                    "median_s": row.median,
+                    "samples_s": row.samples,
+                    "cpu_median_s": row.cpu_median,
+                    "cpu_samples_s": row.cpu_samples,
+                    "skipped": row.skipped,
+                }
+                for row in plain
+            },
             "in_process": in_process,
             "imports": imports,
         }

@@ -71,16 +71,16 @@ async def bare_loop(url: str, options: CheckOptions) -> int:
     biggest = max(options.others) + 1
     limits = httpx.Limits(max_connections=biggest, max_keepalive_connections=biggest)
     sent = 0
-    async with httpx.AsyncClient(base_url=url, limits=limits, verify=False,
-                                 trust_env=False) as client:  # fmt: skip
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, verify=False, trust_env=False
+    ) as client:
         (await client.get("/model_info")).json()
         for probe in plans:
             for round_ in probe.rounds:
                 if round_.flush:
                     await client.post(FLUSH_PATH)
                 bodies = [speaker.body(request) for request in round_.requests]
-                answers = await asyncio.gather(*(client.post(speaker.path, json=b)
-                                                 for b in bodies))  # fmt: skip
+                answers = await asyncio.gather(*(client.post(speaker.path, json=b) for b in bodies))
                 for answer in answers:
                     answer.json()
                 sent += len(bodies)
@@ -96,15 +96,21 @@ def timed(run: Callable[[], None]) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="2 repetitions (CI)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="repetitions per row (default 7; 2 with --smoke)")  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="repetitions per row (default 7; 2 with --smoke)"
+    )
     options = parser.parse_args(argv)
     repeat = options.repeat or (2 if options.smoke else 7)
     settings = CheckOptions()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
@@ -132,20 +138,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stdin.close()
         server.wait(timeout=10)
 
-    print(f"detargs check client cost: {requests} requests per run (the default check), "
-          f"{repeat} repetitions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"httpx {httpx.__version__}")  # fmt: skip
+    print(
+        f"detargs check client cost: {requests} requests per run (the default check), "
+        f"{repeat} repetitions, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"httpx {httpx.__version__}"
+    )
     print(f"{'row':<16}{'requests/s':>12}{'wall ms/run':>13}{'client CPU us/req':>19}")
     for row in rows.values():
         rate = requests / row.median_wall()
-        print(f"{row.label:<16}{rate:>12.0f}{row.median_wall() * 1e3:>13.1f}"
-              f"{row.median_cpu() / requests * 1e6:>19.0f}")  # fmt: skip
+        print(
+            f"{row.label:<16}{rate:>12.0f}{row.median_wall() * 1e3:>13.1f}"
+            f"{row.median_cpu() / requests * 1e6:>19.0f}"
+        )
     bare, full = rows["bare"], rows["check"]
     extra_wall = (full.median_wall() - bare.median_wall()) / requests * 1e6
     extra_cpu = (full.median_cpu() - bare.median_cpu()) / requests * 1e6
-    print(f"ratios (check / bare): requests/s {bare.median_wall() / full.median_wall():.2f}, "
-          f"client CPU per request {full.median_cpu() / bare.median_cpu():.2f}; "
-          f"overhead per request: {extra_wall:.0f} us wall, {extra_cpu:.0f} us CPU")  # fmt: skip
+    print(
+        f"ratios (check / bare): requests/s {bare.median_wall() / full.median_wall():.2f}, "
+        f"client CPU per request {full.median_cpu() / bare.median_cpu():.2f}; "
+        f"overhead per request: {extra_wall:.0f} us wall, {extra_cpu:.0f} us CPU"
+    )
     return 0
 
 

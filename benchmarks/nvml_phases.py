@@ -44,13 +44,15 @@ _DETARGS_WORK = (
     "detargs.sglang._argv_read.read_values(['--enable-deterministic-inference'], t)\n"
 )
 _SERIAL = (
-    "import time, json\nT = time.perf_counter\nt0 = T()\n" + _DETARGS_WORK
+    "import time, json\nT = time.perf_counter\nt0 = T()\n"
+    + _DETARGS_WORK
     + "from detargs.nvml import probe\nprobe()\nprint(json.dumps({'serial': T() - t0}))\n"
 )
 _OVERLAP = (
     "import time, json, threading\nT = time.perf_counter\nt0 = T()\nbox = {}\n"
     "def run():\n    from detargs.nvml import probe\n    box['info'] = probe()\n"
-    "worker = threading.Thread(target=run); worker.start()\n" + _DETARGS_WORK
+    "worker = threading.Thread(target=run); worker.start()\n"
+    + _DETARGS_WORK
     + "worker.join()\nprint(json.dumps({'overlapped': T() - t0}))\n"
 )
 

@@ -37,11 +37,13 @@ def _reports(directory: Path, count: int) -> list[str]:
     base = detect("h100x8")
     paths = []
     for node in range(count):
-        gpus = tuple(dataclasses.replace(gpu, uuid=f"GPU-{node:04d}-{gpu.index}")
-                     for gpu in base.gpus)  # fmt: skip
+        gpus = tuple(
+            dataclasses.replace(gpu, uuid=f"GPU-{node:04d}-{gpu.index}") for gpu in base.gpus
+        )
         path = directory / f"node{node:04d}.json"
-        path.write_text(dataclasses.replace(base, gpus=gpus, source="nvml").to_json(),
-                        encoding="utf-8")  # fmt: skip
+        path.write_text(
+            dataclasses.replace(base, gpus=gpus, source="nvml").to_json(), encoding="utf-8"
+        )
         paths.append(str(path))
     return paths
 
@@ -59,22 +61,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports = _reports(directory, nodes)
         site = directory / "site"
         (site / "sglang-0.5.23.dist-info").mkdir(parents=True)
-        (site / "sglang-0.5.23.dist-info" / "METADATA").write_text("Version: 0.5.23\n\n",
-                                                                    encoding="utf-8")
+        (site / "sglang-0.5.23.dist-info" / "METADATA").write_text(
+            "Version: 0.5.23\n\n", encoding="utf-8"
+        )
         plan = directory / "plan.json"
         env = child_env()
-        node_env = {**env, "DETARGS_DEVICE": "h100x8", "SLURM_NODEID": "7",
-                    "SLURM_NNODES": str(nodes), "SLURM_JOB_NODELIST": f"gpu-[0001-{nodes:04d}]",
-                    "PYTHONPATH": os.pathsep.join([env.get("PYTHONPATH", ""), str(site)])}
+        node_env = {
+            **env,
+            "DETARGS_DEVICE": "h100x8",
+            "SLURM_NODEID": "7",
+            "SLURM_NNODES": str(nodes),
+            "SLURM_JOB_NODELIST": f"gpu-[0001-{nodes:04d}]",
+            "PYTHONPATH": os.pathsep.join([env.get("PYTHONPATH", ""), str(site)]),
+        }
         rows = {
-            "resolve": (["-m", "detargs.cli", "resolve", "--device", "h100x8", "--sglang-version",
-                         "0.5.23", "--", *_ARGS, "--tp-size", "8"], env),
-            "plan": (["-m", "detargs.cli", "plan", "--sglang-version", "0.5.23", "--nnodes",
-                      str(nodes), *(word for path in reports for word in ("--node-report", path)),
-                      "-o", str(plan), "--", *_ARGS, "--tp-size", str(8 * nodes)], env),
-            "launch": (["-m", "detargs.cli", "launch", "--plan", str(plan), "--dry-run"],
-                       node_env),
-        }  # fmt: skip
+            "resolve": (
+                [
+                    "-m",
+                    "detargs.cli",
+                    "resolve",
+                    "--device",
+                    "h100x8",
+                    "--sglang-version",
+                    "0.5.23",
+                    "--",
+                    *_ARGS,
+                    "--tp-size",
+                    "8",
+                ],
+                env,
+            ),
+            "plan": (
+                [
+                    "-m",
+                    "detargs.cli",
+                    "plan",
+                    "--sglang-version",
+                    "0.5.23",
+                    "--nnodes",
+                    str(nodes),
+                    *(word for path in reports for word in ("--node-report", path)),
+                    "-o",
+                    str(plan),
+                    "--",
+                    *_ARGS,
+                    "--tp-size",
+                    str(8 * nodes),
+                ],
+                env,
+            ),
+            "launch": (["-m", "detargs.cli", "launch", "--plan", str(plan), "--dry-run"], node_env),
+        }
         timed_child(rows["plan"][0], env)  # warm-up; also writes the plan the launch row reads
         times: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(repeat):

@@ -28,8 +28,11 @@ def main(argv: list[str]) -> int:
     out, launcher_argv = Path(argv[0]), argv[1:]
     if out.is_dir():
         out = out / f"{os.environ.get('SLURMD_NODENAME') or os.getpid()}.json"
-    env = {name: value for name, value in sorted(os.environ.items())
-           if name.startswith(RECORDED_PREFIXES)}
+    env = {
+        name: value
+        for name, value in sorted(os.environ.items())
+        if name.startswith(RECORDED_PREFIXES)
+    }
     out.write_text(json.dumps({"argv": launcher_argv, "env": env}, indent=2), encoding="utf-8")
     return 0
 

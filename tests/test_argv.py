@@ -11,23 +11,42 @@ ALL_RELEASES = releases()
 
 def _max_bs_flag(release: str) -> str:
     # SGLang's own standalone fixture switched spelling in 0.5.15; 0.5.20 removed the old one
-    return "--cuda-graph-max-bs" if Version(release) < Version("0.5.15") else (
-        "--cuda-graph-max-bs-decode"
+    return (
+        "--cuda-graph-max-bs"
+        if Version(release) < Version("0.5.15")
+        else ("--cuda-graph-max-bs-decode")
     )
 
 
 def standalone_fixture_argv(release: str) -> list[str]:
     return [
-        "--trust-remote-code", _max_bs_flag(release), "8",
-        "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", "D",
-        "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-        "--speculative-num-draft-tokens", "7", "--mem-fraction-static", "0.7",
-        "--attention-backend", "triton", "--enable-deterministic-inference",
-    ]  # fmt: skip
+        "--trust-remote-code",
+        _max_bs_flag(release),
+        "8",
+        "--speculative-algorithm",
+        "STANDALONE",
+        "--speculative-draft-model-path",
+        "D",
+        "--speculative-num-steps",
+        "4",
+        "--speculative-eagle-topk",
+        "2",
+        "--speculative-num-draft-tokens",
+        "7",
+        "--mem-fraction-static",
+        "0.7",
+        "--attention-backend",
+        "triton",
+        "--enable-deterministic-inference",
+    ]
 
 
-MLA_FIXTURE_ARGV = ["--trust-remote-code", "--kv-cache-dtype", "fp8_e5m2",
-                    "--enable-deterministic-inference"]  # fmt: skip
+MLA_FIXTURE_ARGV = [
+    "--trust-remote-code",
+    "--kv-cache-dtype",
+    "fp8_e5m2",
+    "--enable-deterministic-inference",
+]
 
 
 def accepted_by_catalogue(argv: list[str], release: str) -> bool:
@@ -52,8 +71,10 @@ def test_standalone_fixture_round_trips_in_every_release(release: str) -> None:
     assert args.speculative_eagle_topk == 2
     argv = to_argv(args, sglang_version=release)
     assert accepted_by_catalogue(argv, release)
-    emitted = "--cuda-graph-max-bs-decode" if Version(release) >= Version("0.5.14") else (
-        "--cuda-graph-max-bs"
+    emitted = (
+        "--cuda-graph-max-bs-decode"
+        if Version(release) >= Version("0.5.14")
+        else ("--cuda-graph-max-bs")
     )
     assert argv[argv.index(emitted) + 1] == "8"
     assert from_argv(argv, sglang_version=release) == args
@@ -64,8 +85,12 @@ def test_standalone_fixture_round_trips_in_every_release(release: str) -> None:
 def test_mla_fixture_round_trips_in_every_release(release: str) -> None:
     args = from_argv(MLA_FIXTURE_ARGV, sglang_version=release)
     argv = to_argv(args, sglang_version=release)
-    assert argv == ["--enable-deterministic-inference", "--kv-cache-dtype", "fp8_e5m2",
-                    "--trust-remote-code"]  # fmt: skip
+    assert argv == [
+        "--enable-deterministic-inference",
+        "--kv-cache-dtype",
+        "fp8_e5m2",
+        "--trust-remote-code",
+    ]
     assert accepted_by_catalogue(argv, release)
 
 
@@ -76,22 +101,50 @@ def test_mla_fixture_round_trips_in_every_release(release: str) -> None:
         pytest.param("0.5.23", ["--tensor-parallel-size", "4"], {"tp_size": 4}, id="alias"),
         pytest.param("0.5.10", ["--tp-size=4"], {"tp_size": 4}, id="equals-form"),
         pytest.param("0.5.23", ["--model", "m"], {"model_path": "m"}, id="model-alias"),
-        pytest.param("0.5.14", ["--cuda-graph-max-bs", "16"], {"cuda_graph_max_bs": 16},
-                     id="deprecated-alias-same-field"),
-        pytest.param("0.5.10", ["--disable-piecewise-cuda-graph"],
-                     {"piecewise_cuda_graph": False}, id="pcg-off-0.5.10"),
-        pytest.param("0.5.12", ["--enforce-piecewise-cuda-graph", "--disable-piecewise-cuda-graph"],
-                     {"piecewise_cuda_graph": True}, id="pcg-enforce-wins"),
-        pytest.param("0.5.14", ["--disable-piecewise-cuda-graph"],
-                     {"piecewise_cuda_graph": False}, id="pcg-deprecated-const"),
-        pytest.param("0.5.17", ["--cuda-graph-backend-prefill", "tc_piecewise"],
-                     {"piecewise_cuda_graph": True}, id="pcg-prefill-backend"),
-        pytest.param("0.5.5", ["--enable-piecewise-cuda-graph"],
-                     {"piecewise_cuda_graph": True}, id="pcg-opt-in"),
+        pytest.param(
+            "0.5.14",
+            ["--cuda-graph-max-bs", "16"],
+            {"cuda_graph_max_bs": 16},
+            id="deprecated-alias-same-field",
+        ),
+        pytest.param(
+            "0.5.10",
+            ["--disable-piecewise-cuda-graph"],
+            {"piecewise_cuda_graph": False},
+            id="pcg-off-0.5.10",
+        ),
+        pytest.param(
+            "0.5.12",
+            ["--enforce-piecewise-cuda-graph", "--disable-piecewise-cuda-graph"],
+            {"piecewise_cuda_graph": True},
+            id="pcg-enforce-wins",
+        ),
+        pytest.param(
+            "0.5.14",
+            ["--disable-piecewise-cuda-graph"],
+            {"piecewise_cuda_graph": False},
+            id="pcg-deprecated-const",
+        ),
+        pytest.param(
+            "0.5.17",
+            ["--cuda-graph-backend-prefill", "tc_piecewise"],
+            {"piecewise_cuda_graph": True},
+            id="pcg-prefill-backend",
+        ),
+        pytest.param(
+            "0.5.5",
+            ["--enable-piecewise-cuda-graph"],
+            {"piecewise_cuda_graph": True},
+            id="pcg-opt-in",
+        ),
         pytest.param("0.5.23", ["--host", "-weird"], None, id="dash-value-needs-equals"),
         pytest.param("0.5.23", ["--host=-weird"], {"host": "-weird"}, id="dash-value-equals"),
-        pytest.param("0.5.23", ["--chunked-prefill-size", "-1"], {"chunked_prefill_size": -1},
-                     id="negative-number-value"),
+        pytest.param(
+            "0.5.23",
+            ["--chunked-prefill-size", "-1"],
+            {"chunked_prefill_size": -1},
+            id="negative-number-value",
+        ),
     ],
 )
 def test_from_argv_reads_like_the_parser(
@@ -109,20 +162,41 @@ def test_from_argv_reads_like_the_parser(
 @pytest.mark.parametrize(
     ("release", "args", "argv"),
     [
-        pytest.param("0.5.13", ServerArgs(cuda_graph_max_bs=8), ["--cuda-graph-max-bs", "8"],
-                     id="max-bs-old"),
-        pytest.param("0.5.14", ServerArgs(cuda_graph_max_bs=8), ["--cuda-graph-max-bs-decode", "8"],
-                     id="max-bs-new"),
-        pytest.param("0.5.12", ServerArgs(piecewise_cuda_graph=False),
-                     ["--disable-piecewise-cuda-graph"], id="pcg-off-disable-flag"),
-        pytest.param("0.5.14", ServerArgs(piecewise_cuda_graph=False),
-                     ["--cuda-graph-backend-prefill", "disabled"], id="pcg-off-prefill"),
+        pytest.param(
+            "0.5.13", ServerArgs(cuda_graph_max_bs=8), ["--cuda-graph-max-bs", "8"], id="max-bs-old"
+        ),
+        pytest.param(
+            "0.5.14",
+            ServerArgs(cuda_graph_max_bs=8),
+            ["--cuda-graph-max-bs-decode", "8"],
+            id="max-bs-new",
+        ),
+        pytest.param(
+            "0.5.12",
+            ServerArgs(piecewise_cuda_graph=False),
+            ["--disable-piecewise-cuda-graph"],
+            id="pcg-off-disable-flag",
+        ),
+        pytest.param(
+            "0.5.14",
+            ServerArgs(piecewise_cuda_graph=False),
+            ["--cuda-graph-backend-prefill", "disabled"],
+            id="pcg-off-prefill",
+        ),
         pytest.param("0.5.9", ServerArgs(piecewise_cuda_graph=False), [], id="pcg-off-default"),
-        pytest.param("0.5.9", ServerArgs(piecewise_cuda_graph=True),
-                     ["--enable-piecewise-cuda-graph"], id="pcg-on-opt-in"),
+        pytest.param(
+            "0.5.9",
+            ServerArgs(piecewise_cuda_graph=True),
+            ["--enable-piecewise-cuda-graph"],
+            id="pcg-on-opt-in",
+        ),
         pytest.param("0.5.23", ServerArgs(host="-h"), ["--host=-h"], id="dash-value"),
-        pytest.param("0.5.23", ServerArgs(extra={"log_level": "debug"}), ["--log-level", "debug"],
-                     id="passthrough"),
+        pytest.param(
+            "0.5.23",
+            ServerArgs(extra={"log_level": "debug"}),
+            ["--log-level", "debug"],
+            id="passthrough",
+        ),
         pytest.param("0.5.23", ServerArgs(tp_size=1), ["--tp-size", "1"], id="set-default-kept"),
         pytest.param("0.5.23", ServerArgs(), [], id="nothing-set"),
     ],
@@ -142,35 +216,68 @@ def test_to_argv_order_ignores_input_order() -> None:
 @pytest.mark.parametrize(
     ("release", "argv", "fragments"),
     [
-        pytest.param("0.5.23", ["--atention-backend", "fa3"],
-                     ["unknown flag --atention-backend", "did you mean --attention-backend"],
-                     id="typo"),
-        pytest.param("0.5.23", ["--cuda-graph-max-bs", "8"],
-                     ["not a flag of SGLang 0.5.23", "0.5.3–0.5.19", "--cuda-graph-max-bs-decode"],
-                     id="removed-flag"),
-        pytest.param("0.5.10", ["--cuda-graph-max-bs-decode", "8"],
-                     ["not a flag of SGLang 0.5.10", "0.5.14", "--cuda-graph-max-bs"],
-                     id="not-yet-a-flag"),
-        pytest.param("0.5.20", ["--disable-piecewise-cuda-graph"],
-                     ["0.5.10–0.5.19", "--cuda-graph-backend-prefill disabled"],
-                     id="removed-pcg"),
-        pytest.param("0.5.23", ["--tp-size", "two"], ["--tp-size needs an int value", "'two'"],
-                     id="wrong-type"),
-        pytest.param("0.5.23", ["--attention-backend", "fa5"],
-                     ["--attention-backend 'fa5'", "choose one of"], id="not-a-choice"),
-        pytest.param("0.5.10", ["--kv-cache-dtype", "nvfp4"],
-                     ["not accepted by SGLang 0.5.10", "accepts it in 0.5.16"],
-                     id="choice-of-later-release"),
-        pytest.param("0.5.23", ["--attention-backend"], ["--attention-backend needs a value"],
-                     id="missing-value"),
-        pytest.param("0.5.23", ["--trust-remote-code=yes"], ["takes no value"],
-                     id="switch-with-value"),
+        pytest.param(
+            "0.5.23",
+            ["--atention-backend", "fa3"],
+            ["unknown flag --atention-backend", "did you mean --attention-backend"],
+            id="typo",
+        ),
+        pytest.param(
+            "0.5.23",
+            ["--cuda-graph-max-bs", "8"],
+            ["not a flag of SGLang 0.5.23", "0.5.3–0.5.19", "--cuda-graph-max-bs-decode"],
+            id="removed-flag",
+        ),
+        pytest.param(
+            "0.5.10",
+            ["--cuda-graph-max-bs-decode", "8"],
+            ["not a flag of SGLang 0.5.10", "0.5.14", "--cuda-graph-max-bs"],
+            id="not-yet-a-flag",
+        ),
+        pytest.param(
+            "0.5.20",
+            ["--disable-piecewise-cuda-graph"],
+            ["0.5.10–0.5.19", "--cuda-graph-backend-prefill disabled"],
+            id="removed-pcg",
+        ),
+        pytest.param(
+            "0.5.23",
+            ["--tp-size", "two"],
+            ["--tp-size needs an int value", "'two'"],
+            id="wrong-type",
+        ),
+        pytest.param(
+            "0.5.23",
+            ["--attention-backend", "fa5"],
+            ["--attention-backend 'fa5'", "choose one of"],
+            id="not-a-choice",
+        ),
+        pytest.param(
+            "0.5.10",
+            ["--kv-cache-dtype", "nvfp4"],
+            ["not accepted by SGLang 0.5.10", "accepts it in 0.5.16"],
+            id="choice-of-later-release",
+        ),
+        pytest.param(
+            "0.5.23",
+            ["--attention-backend"],
+            ["--attention-backend needs a value"],
+            id="missing-value",
+        ),
+        pytest.param(
+            "0.5.23", ["--trust-remote-code=yes"], ["takes no value"], id="switch-with-value"
+        ),
         pytest.param("0.5.23", ["model"], ["unexpected argument 'model'"], id="positional"),
         pytest.param("0.5.23", ["--tp-size", "0"], ["--tp-size"], id="tp-zero"),
-        pytest.param("0.5.23", ["--rl-on-policy-target", "ppo"], ["choose one of: fsdp"],
-                     id="rl-target-choice"),
-        pytest.param("0.5.4", ["--enable-ep-moe"], ["retired in SGLang 0.5.4", "drop it"],
-                     id="retired-flag"),
+        pytest.param(
+            "0.5.23",
+            ["--rl-on-policy-target", "ppo"],
+            ["choose one of: fsdp"],
+            id="rl-target-choice",
+        ),
+        pytest.param(
+            "0.5.4", ["--enable-ep-moe"], ["retired in SGLang 0.5.4", "drop it"], id="retired-flag"
+        ),
     ],
 )
 def test_bad_argv_names_the_flag(release: str, argv: list[str], fragments: list[str]) -> None:
@@ -183,13 +290,19 @@ def test_bad_argv_names_the_flag(release: str, argv: list[str], fragments: list[
 @pytest.mark.parametrize(
     ("release", "args", "fragment"),
     [
-        pytest.param("0.5.4", ServerArgs(rl_on_policy_target="fsdp"), "0.5.4.post1",
-                     id="field-not-yet"),
+        pytest.param(
+            "0.5.4", ServerArgs(rl_on_policy_target="fsdp"), "0.5.4.post1", id="field-not-yet"
+        ),
         pytest.param("0.5.10", ServerArgs(kv_cache_dtype="nvfp4"), "0.5.16", id="choice-not-yet"),
-        pytest.param("0.5.23", ServerArgs(piecewise_cuda_graph=True), "cannot be requested",
-                     id="pcg-gone"),
-        pytest.param("0.5.23", ServerArgs(extra={"log_levle": "x"}), "did you mean log_level",
-                     id="extra-typo"),
+        pytest.param(
+            "0.5.23", ServerArgs(piecewise_cuda_graph=True), "cannot be requested", id="pcg-gone"
+        ),
+        pytest.param(
+            "0.5.23",
+            ServerArgs(extra={"log_levle": "x"}),
+            "did you mean log_level",
+            id="extra-typo",
+        ),
     ],
 )
 def test_to_argv_refuses_what_the_release_lacks(
@@ -243,11 +356,12 @@ def test_the_codec_knows_every_value_type_in_the_catalogue() -> None:
         pytest.param(["--context-length", "1.5Ki"], False, id="size-iec-decimal"),
         pytest.param(["--forward-hooks", "[]"], True, id="json-list"),
         pytest.param(["--forward-hooks", "notjson"], False, id="json-garbage"),
-        pytest.param(["--cuda-graph-config", '{"prefill": {"backend": "full"}}'], True,
-                     id="graph-config"),
+        pytest.param(
+            ["--cuda-graph-config", '{"prefill": {"backend": "full"}}'], True, id="graph-config"
+        ),
         pytest.param(["--cuda-graph-config", "[1]"], False, id="graph-config-not-object"),
     ],
-)  # fmt: skip
+)
 def test_values_of_sglang_converter_types_are_checked(argv: list[str], accepted: bool) -> None:
     if accepted:
         args = from_argv(argv, "0.5.23")

@@ -13,33 +13,104 @@ from packaging.version import Version
 from detargs.sglang.catalogue import Flag, catalogue_for, flag_history, releases
 
 EXPECTED_RELEASES = (
-    "0.5.3", "0.5.3.post1", "0.5.3.post2", "0.5.3.post3",
-    "0.5.4", "0.5.4.post1", "0.5.4.post2", "0.5.4.post3",
-    "0.5.5", "0.5.5.post1", "0.5.5.post2", "0.5.5.post3",
-    "0.5.6", "0.5.6.post1", "0.5.6.post2",
-    "0.5.7", "0.5.8", "0.5.8.post1", "0.5.9", "0.5.10", "0.5.10.post1", "0.5.11",
-    "0.5.12", "0.5.12.post1", "0.5.13", "0.5.13.post1", "0.5.14", "0.5.15", "0.5.15.post1",
-    "0.5.16", "0.5.17", "0.5.18", "0.5.19", "0.5.20", "0.5.21", "0.5.22", "0.5.23",
+    "0.5.3",
+    "0.5.3.post1",
+    "0.5.3.post2",
+    "0.5.3.post3",
+    "0.5.4",
+    "0.5.4.post1",
+    "0.5.4.post2",
+    "0.5.4.post3",
+    "0.5.5",
+    "0.5.5.post1",
+    "0.5.5.post2",
+    "0.5.5.post3",
+    "0.5.6",
+    "0.5.6.post1",
+    "0.5.6.post2",
+    "0.5.7",
+    "0.5.8",
+    "0.5.8.post1",
+    "0.5.9",
+    "0.5.10",
+    "0.5.10.post1",
+    "0.5.11",
+    "0.5.12",
+    "0.5.12.post1",
+    "0.5.13",
+    "0.5.13.post1",
+    "0.5.14",
+    "0.5.15",
+    "0.5.15.post1",
+    "0.5.16",
+    "0.5.17",
+    "0.5.18",
+    "0.5.19",
+    "0.5.20",
+    "0.5.21",
+    "0.5.22",
+    "0.5.23",
 )
 
 MAX_DATA_BYTES = 400_000  # the generated file is about 250 kB
 
 ATTENTION_0_5_3 = (
-    "triton", "torch_native", "flex_attention", "nsa", "cutlass_mla", "fa3", "fa4",
-    "flashinfer", "flashmla", "trtllm_mla", "trtllm_mha", "dual_chunk_flash_attn", "aiter",
-    "wave", "intel_amx", "ascend",
+    "triton",
+    "torch_native",
+    "flex_attention",
+    "nsa",
+    "cutlass_mla",
+    "fa3",
+    "fa4",
+    "flashinfer",
+    "flashmla",
+    "trtllm_mla",
+    "trtllm_mha",
+    "dual_chunk_flash_attn",
+    "aiter",
+    "wave",
+    "intel_amx",
+    "ascend",
 )
 ATTENTION_0_5_23 = (
-    "triton", "torch_native", "flex_attention", "dsa", "nsa", "qsa", "dsv4", "compressed",
-    "fa3", "fa4", "flashinfer", "llada2_cfg_flashinfer", "flashmla", "trtllm_mla",
-    "cutedsl_mla", "tokenspeed_mla", "trtllm_mha", "hpc_ops", "minicpm_flashattn",
-    "minicpm_flashinfer", "aiter", "wave", "intel_amx", "ascend", "intel_xpu",
+    "triton",
+    "torch_native",
+    "flex_attention",
+    "dsa",
+    "nsa",
+    "qsa",
+    "dsv4",
+    "compressed",
+    "fa3",
+    "fa4",
+    "flashinfer",
+    "llada2_cfg_flashinfer",
+    "flashmla",
+    "trtllm_mla",
+    "cutedsl_mla",
+    "tokenspeed_mla",
+    "trtllm_mha",
+    "hpc_ops",
+    "minicpm_flashattn",
+    "minicpm_flashinfer",
+    "aiter",
+    "wave",
+    "intel_amx",
+    "ascend",
+    "intel_xpu",
 )
 KV_0_5_3 = ("auto", "fp8_e5m2", "fp8_e4m3")
 KV_0_5_4 = (*KV_0_5_3, "bf16", "bfloat16")
 KV_0_5_4_POST3 = (*KV_0_5_4, "fp4_e2m1")
 KV_0_5_16 = (
-    "auto", "fp8_e5m2", "fp8_e4m3", "mxfp8", "bf16", "bfloat16", "nvfp4", "fp4_mx_block16",
+    "auto",
+    "fp8_e5m2",
+    "fp8_e4m3",
+    "mxfp8",
+    "bf16",
+    "bfloat16",
+    "nvfp4",
+    "fp4_mx_block16",
     "fp4_e2m1",
 )
 KV_0_5_21 = KV_0_5_16[:-1]
@@ -75,16 +146,21 @@ def _raw() -> dict[str, Any]:
     ("option", "present"),
     [
         pytest.param("--disable-piecewise-cuda-graph", _span("0.5.10", "0.5.19"), id="disable-pcg"),
-        pytest.param("--enable-piecewise-cuda-graph", _span("0.5.3.post2", "0.5.13.post1"),
-                     id="enable-pcg"),
+        pytest.param(
+            "--enable-piecewise-cuda-graph", _span("0.5.3.post2", "0.5.13.post1"), id="enable-pcg"
+        ),
         pytest.param("--enforce-piecewise-cuda-graph", _span("0.5.10", "0.5.19"), id="enforce-pcg"),
         pytest.param("--cuda-graph-max-bs", _span("0.5.3", "0.5.19"), id="cuda-graph-max-bs"),
         pytest.param("--cuda-graph-max-bs-decode", _span("0.5.14", "0.5.23"), id="max-bs-decode"),
         pytest.param("--rl-on-policy-target", _span("0.5.4.post1", "0.5.23"), id="rl-target"),
-        pytest.param("--enable-deterministic-inference", list(EXPECTED_RELEASES),
-                     id="deterministic"),
-        pytest.param("--cuda-graph-backend-prefill", _span("0.5.14", "0.5.23"),
-                     id="cuda-graph-backend-prefill"),
+        pytest.param(
+            "--enable-deterministic-inference", list(EXPECTED_RELEASES), id="deterministic"
+        ),
+        pytest.param(
+            "--cuda-graph-backend-prefill",
+            _span("0.5.14", "0.5.23"),
+            id="cuda-graph-backend-prefill",
+        ),
         pytest.param("--enable-ep-moe", [], id="ep-moe-rejected-everywhere"),
     ],
 )
@@ -95,31 +171,105 @@ def test_flag_exists_exactly_in(option: str, present: list[str]) -> None:
 @pytest.mark.parametrize(
     ("option", "first", "last", "kind", "dest", "const", "replaced_by"),
     [
-        pytest.param("--disable-piecewise-cuda-graph", "0.5.10", "0.5.13.post1", "store_true",
-                     "disable_piecewise_cuda_graph", None, None, id="disable-pcg-bool"),
-        pytest.param("--disable-piecewise-cuda-graph", "0.5.14", "0.5.19", "store_const",
-                     "cuda_graph_backend_prefill", "disabled", "--cuda-graph-backend-prefill",
-                     id="disable-pcg-const"),
-        pytest.param("--enable-piecewise-cuda-graph", "0.5.3.post2", "0.5.9", "store_true",
-                     "enable_piecewise_cuda_graph", None, None, id="enable-pcg-bool"),
-        pytest.param("--enable-piecewise-cuda-graph", "0.5.10", "0.5.13.post1", "noop",
-                     "enable_piecewise_cuda_graph", None, None, id="enable-pcg-noop"),
-        pytest.param("--enforce-piecewise-cuda-graph", "0.5.14", "0.5.19", "store_const",
-                     "cuda_graph_backend_prefill", "tc_piecewise", "--cuda-graph-backend-prefill",
-                     id="enforce-pcg-const"),
-        pytest.param("--cuda-graph-max-bs", "0.5.3", "0.5.13.post1", "value",
-                     "cuda_graph_max_bs", None, None, id="max-bs-value"),
-        pytest.param("--cuda-graph-max-bs", "0.5.14", "0.5.19", "value",
-                     "cuda_graph_max_bs_decode", None, "--cuda-graph-max-bs-decode",
-                     id="max-bs-alias"),
-        pytest.param("--disable-cuda-graph", "0.5.3", "0.5.13.post1", "store_true",
-                     "disable_cuda_graph", None, None, id="disable-cuda-graph"),
-        pytest.param("--enable-deterministic-inference", "0.5.3", "0.5.23", "store_true",
-                     "enable_deterministic_inference", None, None, id="deterministic"),
+        pytest.param(
+            "--disable-piecewise-cuda-graph",
+            "0.5.10",
+            "0.5.13.post1",
+            "store_true",
+            "disable_piecewise_cuda_graph",
+            None,
+            None,
+            id="disable-pcg-bool",
+        ),
+        pytest.param(
+            "--disable-piecewise-cuda-graph",
+            "0.5.14",
+            "0.5.19",
+            "store_const",
+            "cuda_graph_backend_prefill",
+            "disabled",
+            "--cuda-graph-backend-prefill",
+            id="disable-pcg-const",
+        ),
+        pytest.param(
+            "--enable-piecewise-cuda-graph",
+            "0.5.3.post2",
+            "0.5.9",
+            "store_true",
+            "enable_piecewise_cuda_graph",
+            None,
+            None,
+            id="enable-pcg-bool",
+        ),
+        pytest.param(
+            "--enable-piecewise-cuda-graph",
+            "0.5.10",
+            "0.5.13.post1",
+            "noop",
+            "enable_piecewise_cuda_graph",
+            None,
+            None,
+            id="enable-pcg-noop",
+        ),
+        pytest.param(
+            "--enforce-piecewise-cuda-graph",
+            "0.5.14",
+            "0.5.19",
+            "store_const",
+            "cuda_graph_backend_prefill",
+            "tc_piecewise",
+            "--cuda-graph-backend-prefill",
+            id="enforce-pcg-const",
+        ),
+        pytest.param(
+            "--cuda-graph-max-bs",
+            "0.5.3",
+            "0.5.13.post1",
+            "value",
+            "cuda_graph_max_bs",
+            None,
+            None,
+            id="max-bs-value",
+        ),
+        pytest.param(
+            "--cuda-graph-max-bs",
+            "0.5.14",
+            "0.5.19",
+            "value",
+            "cuda_graph_max_bs_decode",
+            None,
+            "--cuda-graph-max-bs-decode",
+            id="max-bs-alias",
+        ),
+        pytest.param(
+            "--disable-cuda-graph",
+            "0.5.3",
+            "0.5.13.post1",
+            "store_true",
+            "disable_cuda_graph",
+            None,
+            None,
+            id="disable-cuda-graph",
+        ),
+        pytest.param(
+            "--enable-deterministic-inference",
+            "0.5.3",
+            "0.5.23",
+            "store_true",
+            "enable_deterministic_inference",
+            None,
+            None,
+            id="deterministic",
+        ),
     ],
 )
 def test_flag_span_facts(
-    option: str, first: str, last: str, kind: str, dest: str, const: object,
+    option: str,
+    first: str,
+    last: str,
+    kind: str,
+    dest: str,
+    const: object,
     replaced_by: str | None,
 ) -> None:
     matching = [f for f in flag_history(option) if (f.first, f.last) == (first, last)]
@@ -129,9 +279,7 @@ def test_flag_span_facts(
     assert flag.deprecated == (replaced_by is not None or kind == "noop")
 
 
-@pytest.mark.parametrize(
-    "release", [pytest.param(r, id=r) for r in _span("0.5.14", "0.5.19")]
-)
+@pytest.mark.parametrize("release", [pytest.param(r, id=r) for r in _span("0.5.14", "0.5.19")])
 def test_disable_cuda_graph_deprecated_store_true(release: str) -> None:
     flag = _flag(release, "--disable-cuda-graph")
     assert (flag.kind, flag.dest) == ("store_true", "disable_cuda_graph")
@@ -149,8 +297,11 @@ def test_disable_cuda_graph_deprecated_store_true(release: str) -> None:
     ],
 )
 def test_attention_backend_choices(release: str, choices: tuple[str, ...]) -> None:
-    for option in ("--attention-backend", "--prefill-attention-backend",
-                   "--decode-attention-backend"):
+    for option in (
+        "--attention-backend",
+        "--prefill-attention-backend",
+        "--decode-attention-backend",
+    ):
         flag = _flag(release, option)
         assert flag.choices == choices, option
         assert (flag.kind, flag.type, flag.default) == ("value", "str", None)
@@ -174,9 +325,7 @@ def test_attention_backend_choices(release: str, choices: tuple[str, ...]) -> No
     ],
 )
 def test_attention_backend_choice_span(backend: str, first: str, last: str) -> None:
-    having = [
-        r for r in releases() if backend in (_flag(r, "--attention-backend").choices or ())
-    ]
+    having = [r for r in releases() if backend in (_flag(r, "--attention-backend").choices or ())]
     assert having == _span(first, last)
 
 
@@ -217,11 +366,19 @@ def test_speculative_algorithm_choices(
     ("first", "last", "choices"),
     [
         pytest.param("0.5.3", "0.5.5.post2", ("flashinfer", "pytorch"), id="two"),
-        pytest.param("0.5.5.post3", "0.5.6.post2", ("flashinfer", "pytorch", "ascend"),
-                     id="0.5.5.post3-ascend"),
+        pytest.param(
+            "0.5.5.post3",
+            "0.5.6.post2",
+            ("flashinfer", "pytorch", "ascend"),
+            id="0.5.5.post3-ascend",
+        ),
         pytest.param("0.5.7", "0.5.20", ("ascend", "flashinfer", "pytorch"), id="0.5.7-set"),
-        pytest.param("0.5.21", "0.5.23", ("ascend", "flashinfer", "intel_xpu", "pytorch"),
-                     id="0.5.21-intel_xpu"),
+        pytest.param(
+            "0.5.21",
+            "0.5.23",
+            ("ascend", "flashinfer", "intel_xpu", "pytorch"),
+            id="0.5.21-intel_xpu",
+        ),
     ],
 )
 def test_sampling_backend_choices(first: str, last: str, choices: tuple[str, ...]) -> None:
@@ -240,10 +397,20 @@ def test_rl_on_policy_target(release: str) -> None:
 @pytest.mark.parametrize(
     ("first", "last", "options", "dest"),
     [
-        pytest.param("0.5.3", "0.5.13.post1", ("--tensor-parallel-size", "--tp-size"),
-                     "tensor_parallel_size", id="argparse-era"),
-        pytest.param("0.5.14", "0.5.23", ("--tp-size", "--tensor-parallel-size"), "tp_size",
-                     id="dataclass-era"),
+        pytest.param(
+            "0.5.3",
+            "0.5.13.post1",
+            ("--tensor-parallel-size", "--tp-size"),
+            "tensor_parallel_size",
+            id="argparse-era",
+        ),
+        pytest.param(
+            "0.5.14",
+            "0.5.23",
+            ("--tp-size", "--tensor-parallel-size"),
+            "tp_size",
+            id="dataclass-era",
+        ),
     ],
 )
 def test_tp_size_aliases(first: str, last: str, options: tuple[str, ...], dest: str) -> None:
@@ -260,15 +427,20 @@ def test_every_release_basics(release: str) -> None:
     catalogue = catalogue_for(release)
     model = _flag(release, "--model-path")
     assert catalogue.get("--model") is model
-    assert (model.options, model.dest, model.required) == (("--model-path", "--model"),
-                                                           "model_path", True)
+    assert (model.options, model.dest, model.required) == (
+        ("--model-path", "--model"),
+        "model_path",
+        True,
+    )
     assert [f.name for f in catalogue.flags if f.required] == ["--model-path"]
     deterministic = _flag(release, "--enable-deterministic-inference")
     assert (deterministic.kind, deterministic.default) == ("store_true", False)
-    for option, kind in (("--disable-radix-cache", "store_true"),
-                         ("--trust-remote-code", "store_true"),
-                         ("--enable-torch-symm-mem", "store_true"),
-                         ("--disable-custom-all-reduce", "store_true")):
+    for option, kind in (
+        ("--disable-radix-cache", "store_true"),
+        ("--trust-remote-code", "store_true"),
+        ("--enable-torch-symm-mem", "store_true"),
+        ("--disable-custom-all-reduce", "store_true"),
+    ):
         assert _flag(release, option).kind == kind, option
     assert (_flag(release, "--port").type, _flag(release, "--port").default) == ("int", 30000)
     assert _flag(release, "--host").default == "127.0.0.1"
@@ -326,17 +498,22 @@ def test_merged_spans_are_maximal() -> None:
     "option",
     [
         pytest.param(o, id=o)
-        for o in ("--disable-piecewise-cuda-graph", "--enable-piecewise-cuda-graph",
-                  "--cuda-graph-max-bs", "--kv-cache-dtype", "--attention-backend",
-                  "--enable-deterministic-inference", "--sampling-backend", "--tp-size")
+        for o in (
+            "--disable-piecewise-cuda-graph",
+            "--enable-piecewise-cuda-graph",
+            "--cuda-graph-max-bs",
+            "--kv-cache-dtype",
+            "--attention-backend",
+            "--enable-deterministic-inference",
+            "--sampling-backend",
+            "--tp-size",
+        )
     ],
 )
 def test_specifier_contains_exactly_the_span(option: str) -> None:
     index = {r: i for i, r in enumerate(releases())}
     for flag in flag_history(option):
-        inside = [
-            r for r in releases() if index[flag.first] <= index[r] <= index[flag.last]
-        ]
+        inside = [r for r in releases() if index[flag.first] <= index[r] <= index[flag.last]]
         assert [r for r in releases() if Version(r) in flag.specifier] == inside, flag.span()
 
 
@@ -364,8 +541,10 @@ def test_fact_vocabulary() -> None:
     for entry in _raw()["flags"]:
         assert entry["kind"] in kinds, entry
         kind_type = entry["type"]
-        assert kind_type is None or kind_type in {"str", "int", "float", "json", "bool"} or (
-            kind_type.startswith("fn:")
+        assert (
+            kind_type is None
+            or kind_type in {"str", "int", "float", "json", "bool"}
+            or (kind_type.startswith("fn:"))
         ), entry
         choices = entry["choices"]
         assert choices is None or all(isinstance(c, str) for c in choices), entry

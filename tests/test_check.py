@@ -34,8 +34,14 @@ from detargs.cli import main
 from detargs.errors import CheckError, InvalidArgsError, NondeterminismError
 
 # small enough for many runs, big enough that every probe has bursts of several sizes
-QUICK = CheckOptions(max_new_tokens=8, trials=2, others=(1, 3, 7), repeats=3,
-                     prefix_fractions=(0.5,), prompt_words=40)  # fmt: skip
+QUICK = CheckOptions(
+    max_new_tokens=8,
+    trials=2,
+    others=(1, 3, 7),
+    repeats=3,
+    prefix_fractions=(0.5,),
+    prompt_words=40,
+)
 
 # which probes must fail, and on what, for each injected non-determinism
 EXPECTED = {
@@ -133,8 +139,14 @@ def test_without_logprobs_outputs_are_compared_by_tokens(api: str) -> None:
 
 
 def test_no_false_alarm_in_200_runs() -> None:
-    tiny = CheckOptions(max_new_tokens=4, trials=1, others=(1, 3), repeats=2,
-                        prefix_fractions=(0.5,), prompt_words=12)  # fmt: skip
+    tiny = CheckOptions(
+        max_new_tokens=4,
+        trials=1,
+        others=(1, 3),
+        repeats=2,
+        prefix_fractions=(0.5,),
+        prompt_words=12,
+    )
     verdicts = []
     with StandinServer("deterministic", gap_s=0.002) as server:
         for _ in range(200):
@@ -158,9 +170,10 @@ def test_check_runs_from_inside_an_event_loop() -> None:
 
 
 def test_assert_deterministic_raises_with_the_report() -> None:
-    with StandinServer("arrival-order") as server, pytest.raises(
-        NondeterminismError, match="first divergence"
-    ) as caught:
+    with (
+        StandinServer("arrival-order") as server,
+        pytest.raises(NondeterminismError, match="first divergence") as caught,
+    ):
         assert_deterministic(server.url, QUICK)
     assert isinstance(caught.value.report, CheckReport)
     assert caught.value.exit_code == 5
@@ -196,16 +209,28 @@ def _cli(*words: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-_CLI_QUICK = ("--max-new-tokens", "8", "--trials", "2", "--others", "1,3,7", "--repeats", "3",
-              "--prompt-words", "40")  # fmt: skip
+_CLI_QUICK = (
+    "--max-new-tokens",
+    "8",
+    "--trials",
+    "2",
+    "--others",
+    "1,3,7",
+    "--repeats",
+    "3",
+    "--prompt-words",
+    "40",
+)
 
 
 @pytest.mark.parametrize(
     ("mode", "code"),
-    [pytest.param("deterministic", 0, id="deterministic"),
-     pytest.param("batch-size", 5, id="batch-size"),
-     pytest.param("seed-ignored", 5, id="seed-ignored")],
-)  # fmt: skip
+    [
+        pytest.param("deterministic", 0, id="deterministic"),
+        pytest.param("batch-size", 5, id="batch-size"),
+        pytest.param("seed-ignored", 5, id="seed-ignored"),
+    ],
+)
 def test_the_cli_exit_code_is_the_verdict(mode: str, code: int) -> None:
     with StandinServer(mode) as server:
         got, out, err = _cli("check", server.url, *_CLI_QUICK)
@@ -289,17 +314,30 @@ _INFO = (200, b'{"model_path": "m"}', 0.0)
 
 @pytest.mark.parametrize(
     ("answers", "message"),
-    [pytest.param({}, "does not look like an SGLang or OpenAI-compatible server",
-                  id="not-a-server"),
-     pytest.param({"/model_info": _INFO, "/generate": (500, b"boom", 0.0)},
-                  "answered 500: boom", id="server-error"),
-     pytest.param({"/model_info": _INFO, "/generate": (200, b"<html>", 0.0)},
-                  "is not JSON", id="not-json"),
-     pytest.param({"/model_info": _INFO, "/generate": (200, b'{"error": 1}', 0.0)},
-                  "not a completion: no 'text'", id="not-a-completion"),
-     pytest.param({"/model_info": _INFO, "/generate": (200, b"{}", 2.0)},
-                  "timed out after 0.3 s; raise --timeout", id="timeout")],
-)  # fmt: skip
+    [
+        pytest.param(
+            {}, "does not look like an SGLang or OpenAI-compatible server", id="not-a-server"
+        ),
+        pytest.param(
+            {"/model_info": _INFO, "/generate": (500, b"boom", 0.0)},
+            "answered 500: boom",
+            id="server-error",
+        ),
+        pytest.param(
+            {"/model_info": _INFO, "/generate": (200, b"<html>", 0.0)}, "is not JSON", id="not-json"
+        ),
+        pytest.param(
+            {"/model_info": _INFO, "/generate": (200, b'{"error": 1}', 0.0)},
+            "not a completion: no 'text'",
+            id="not-a-completion",
+        ),
+        pytest.param(
+            {"/model_info": _INFO, "/generate": (200, b"{}", 2.0)},
+            "timed out after 0.3 s; raise --timeout",
+            id="timeout",
+        ),
+    ],
+)
 def test_a_server_that_cannot_be_checked_exits_6(
     answers: dict[str, tuple[int, bytes, float]], message: str
 ) -> None:
@@ -313,12 +351,14 @@ def test_a_server_that_cannot_be_checked_exits_6(
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [pytest.param("127.0.0.1:30000", "is not a server URL", id="no-scheme"),
-     pytest.param("http://127.0.0.1:port", "has no usable port", id="bad-port"),
-     pytest.param("http://127.0.0.1:99999", "has no usable port", id="port-out-of-range"),
-     pytest.param("http://127.0.0.1:30000/?x=1", "has a query or fragment", id="query"),
-     pytest.param("http://127.0.0.1:{port}", "cannot connect to", id="nothing-listening")],
-)  # fmt: skip
+    [
+        pytest.param("127.0.0.1:30000", "is not a server URL", id="no-scheme"),
+        pytest.param("http://127.0.0.1:port", "has no usable port", id="bad-port"),
+        pytest.param("http://127.0.0.1:99999", "has no usable port", id="port-out-of-range"),
+        pytest.param("http://127.0.0.1:30000/?x=1", "has a query or fragment", id="query"),
+        pytest.param("http://127.0.0.1:{port}", "cannot connect to", id="nothing-listening"),
+    ],
+)
 def test_a_bad_or_dead_url_exits_6(url: str, message: str) -> None:
     code, _, err = _cli("check", url.format(port=_free_port()))
     assert code == 6
@@ -328,21 +368,32 @@ def test_a_bad_or_dead_url_exits_6(url: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("words", "message"),
-    [pytest.param(("--trials", "0"), "--trials: must be at least 1", id="trials"),
-     pytest.param(("--others", "1,x"), "--others '1,x': give counts", id="others"),
-     pytest.param(("--probes", "batch,speed"), "--probes: must be among", id="probes"),
-     pytest.param(("--timeout", "-1"), "--timeout: must be a finite number above 0",
-                  id="timeout"),
-     pytest.param(("--timeout", "inf"), "--timeout: must be a finite number above 0",
-                  id="timeout-inf"),
-     pytest.param(("--temperature", "inf"), "--temperature: must be a finite number above 0",
-                  id="temperature-inf"),
-     pytest.param(("--temperature", "nan"), "--temperature: must be a finite number above 0",
-                  id="temperature-nan"),
-     pytest.param(("--trials", "2", "--trials", "3"), "--trials is given twice",
-                  id="repeated-option"),
-     pytest.param(("--api", "grpc"), "argument --api: invalid choice", id="api")],
-)  # fmt: skip
+    [
+        pytest.param(("--trials", "0"), "--trials: must be at least 1", id="trials"),
+        pytest.param(("--others", "1,x"), "--others '1,x': give counts", id="others"),
+        pytest.param(("--probes", "batch,speed"), "--probes: must be among", id="probes"),
+        pytest.param(
+            ("--timeout", "-1"), "--timeout: must be a finite number above 0", id="timeout"
+        ),
+        pytest.param(
+            ("--timeout", "inf"), "--timeout: must be a finite number above 0", id="timeout-inf"
+        ),
+        pytest.param(
+            ("--temperature", "inf"),
+            "--temperature: must be a finite number above 0",
+            id="temperature-inf",
+        ),
+        pytest.param(
+            ("--temperature", "nan"),
+            "--temperature: must be a finite number above 0",
+            id="temperature-nan",
+        ),
+        pytest.param(
+            ("--trials", "2", "--trials", "3"), "--trials is given twice", id="repeated-option"
+        ),
+        pytest.param(("--api", "grpc"), "argument --api: invalid choice", id="api"),
+    ],
+)
 def test_bad_options_exit_2_before_anything_is_sent(words: tuple[str, ...], message: str) -> None:
     code, _, err = _cli("check", "http://127.0.0.1:9", *words)
     assert code == 2

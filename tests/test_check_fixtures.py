@@ -45,11 +45,13 @@ def test_the_fixture_fails_the_class_with_the_divergence(pytester: pytest.Pytest
     pytester.makepyfile(_PYTEST_CLASS.format(mode="batch-size"))
     result = _run(pytester)
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines([
-        "*the server is not deterministic*",
-        "*batch   NOT deterministic*",
-        "*first divergence: batch prompt: token at position 3 differs*",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*the server is not deterministic*",
+            "*batch   NOT deterministic*",
+            "*first divergence: batch prompt: token at position 3 differs*",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -100,10 +102,12 @@ def test_the_mixin_fails_the_class_and_still_stops_the_server(
     pytester.makepyfile(_UNITTEST_CLASS.format(mode="cache-hit"))
     result = _run(pytester)
     result.assert_outcomes(passed=1, errors=2)
-    result.stdout.fnmatch_lines([
-        "*NondeterminismError: TestGsm8k: the server is not deterministic*",
-        "*prefix  NOT deterministic*",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*NondeterminismError: TestGsm8k: the server is not deterministic*",
+            "*prefix  NOT deterministic*",
+        ]
+    )
 
 
 _UNCHECKABLE_CLASS = """

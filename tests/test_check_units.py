@@ -18,28 +18,48 @@ from detargs.errors import CheckError
 
 @pytest.mark.parametrize(
     ("payload", "expected"),
-    [pytest.param({"text": " a b", "meta_info": {"output_token_logprobs":
-                   [[-0.5, 7, None], [-1.25, 9, None]]}},
-                  Output(" a b", (7, 9), (-0.5, -1.25)), id="triples"),
-     pytest.param([{"text": "x", "meta_info": {"output_token_logprobs": [[-0.5, 7, "x"]]}}],
-                  Output("x", (7,), (-0.5,)), id="list-of-one"),
-     pytest.param({"text": "x", "meta_info": {"output_token_logprobs": [[None, 7, None]]}},
-                  Output("x", (7,), (None,)), id="null-logprob"),
-     pytest.param({"text": "x y", "output_ids": [3, 4], "meta_info": {}},
-                  Output("x y", (3, 4), None), id="ids-without-logprobs"),
-     pytest.param({"text": "x y", "meta_info": {}}, Output("x y"), id="text-only")],
-)  # fmt: skip
+    [
+        pytest.param(
+            {
+                "text": " a b",
+                "meta_info": {"output_token_logprobs": [[-0.5, 7, None], [-1.25, 9, None]]},
+            },
+            Output(" a b", (7, 9), (-0.5, -1.25)),
+            id="triples",
+        ),
+        pytest.param(
+            [{"text": "x", "meta_info": {"output_token_logprobs": [[-0.5, 7, "x"]]}}],
+            Output("x", (7,), (-0.5,)),
+            id="list-of-one",
+        ),
+        pytest.param(
+            {"text": "x", "meta_info": {"output_token_logprobs": [[None, 7, None]]}},
+            Output("x", (7,), (None,)),
+            id="null-logprob",
+        ),
+        pytest.param(
+            {"text": "x y", "output_ids": [3, 4], "meta_info": {}},
+            Output("x y", (3, 4), None),
+            id="ids-without-logprobs",
+        ),
+        pytest.param({"text": "x y", "meta_info": {}}, Output("x y"), id="text-only"),
+    ],
+)
 def test_sglang_answers_are_read(payload: object, expected: Output) -> None:
     assert SGLangGenerate().parse(payload) == expected
 
 
 @pytest.mark.parametrize(
     "payload",
-    [pytest.param({"error": "overloaded"}, id="no-text"),
-     pytest.param({"text": "x", "meta_info": {"output_token_logprobs": [[7, "-0.5"]]}},
-                  id="swapped-triple"),
-     pytest.param([{"text": "a"}, {"text": "b"}], id="a-batch-answer")],
-)  # fmt: skip
+    [
+        pytest.param({"error": "overloaded"}, id="no-text"),
+        pytest.param(
+            {"text": "x", "meta_info": {"output_token_logprobs": [[7, "-0.5"]]}},
+            id="swapped-triple",
+        ),
+        pytest.param([{"text": "a"}, {"text": "b"}], id="a-batch-answer"),
+    ],
+)
 def test_sglang_answers_that_are_not_completions_are_refused(payload: object) -> None:
     with pytest.raises(CheckError, match="/generate answered something that is not a"):
         SGLangGenerate().parse(payload)
@@ -59,13 +79,20 @@ def test_the_sglang_body_leaves_an_unset_seed_out() -> None:
 
 @pytest.mark.parametrize(
     ("choice", "expected"),
-    [pytest.param({"text": "ab", "logprobs": {"tokens": ["a", "b"],
-                                             "token_logprobs": [-1.0, -2.0]}},
-                  Output("ab", ("a", "b"), (-1.0, -2.0)), id="logprobs"),
-     pytest.param({"text": "ab", "logprobs": None}, Output("ab"), id="no-logprobs"),
-     pytest.param({"text": "ab", "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0]}},
-                  Output("ab", ("a", "b")), id="ragged-logprobs")],
-)  # fmt: skip
+    [
+        pytest.param(
+            {"text": "ab", "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0, -2.0]}},
+            Output("ab", ("a", "b"), (-1.0, -2.0)),
+            id="logprobs",
+        ),
+        pytest.param({"text": "ab", "logprobs": None}, Output("ab"), id="no-logprobs"),
+        pytest.param(
+            {"text": "ab", "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0]}},
+            Output("ab", ("a", "b")),
+            id="ragged-logprobs",
+        ),
+    ],
+)
 def test_openai_answers_are_read(choice: dict[str, Any], expected: Output) -> None:
     assert OpenAICompletions().parse({"choices": [choice]}) == expected
 
@@ -80,8 +107,12 @@ def test_openai_answers_without_choices_are_refused() -> None:
 
 def test_a_last_bit_and_a_signed_zero_are_differences() -> None:
     a = Output("t", (1, 2), (-1.0, 0.0))
-    assert first_divergence("g", [("r", a), ("s", Output("t", (1, 2), (-1.0, -0.0)))],
-                            "tokens+logprobs") is not None  # fmt: skip
+    assert (
+        first_divergence(
+            "g", [("r", a), ("s", Output("t", (1, 2), (-1.0, -0.0)))], "tokens+logprobs"
+        )
+        is not None
+    )
     ulp = Output("t", (1, 2), (math.nextafter(-1.0, 0.0), 0.0))
     found = first_divergence("g", [("r", a), ("s", ulp)], "tokens+logprobs")
     assert found is not None
@@ -94,8 +125,9 @@ tokens = st.lists(st.integers(0, 5), min_size=0, max_size=8)
 
 @given(tokens, tokens)
 def test_the_first_divergence_is_the_first_differing_token(a: list[int], b: list[int]) -> None:
-    found = first_divergence("g", [("first", Output("", tuple(a))), ("second",
-                             Output("", tuple(b)))], "tokens")  # fmt: skip
+    found = first_divergence(
+        "g", [("first", Output("", tuple(a))), ("second", Output("", tuple(b)))], "tokens"
+    )
     if a == b:
         assert found is None
         return

@@ -18,8 +18,13 @@ DETERMINISTIC = ("--", "--enable-deterministic-inference")
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # the CLI reads DETARGS_DEVICE, and NCCL_* for conflicts, from the real environment
-    for name in ("DETARGS_DEVICE", "CUDA_VISIBLE_DEVICES", "NCCL_ALGO",
-                 "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"):  # fmt: skip
+    for name in (
+        "DETARGS_DEVICE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_ALGO",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -48,15 +53,36 @@ def run(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str, str]
             id="argv-b200-0.5.10",
         ),
         pytest.param(
-            ("resolve", "--format", "argv", *H100_0523, "--", "--model-path", "/models/my model",
-             "--enable-deterministic-inference"),
+            (
+                "resolve",
+                "--format",
+                "argv",
+                *H100_0523,
+                "--",
+                "--model-path",
+                "/models/my model",
+                "--enable-deterministic-inference",
+            ),
             "--model-path '/models/my model' --attention-backend fa3 --sampling-backend pytorch "
             "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n",
             id="argv-quoted",
         ),
         pytest.param(
-            ("resolve", "--format", "shell", "--device", "b200x2", "--sglang-version", "0.5.10",
-             "--", "--model-path", "m", "--enable-deterministic-inference", "--tp", "2"),
+            (
+                "resolve",
+                "--format",
+                "shell",
+                "--device",
+                "b200x2",
+                "--sglang-version",
+                "0.5.10",
+                "--",
+                "--model-path",
+                "m",
+                "--enable-deterministic-inference",
+                "--tp",
+                "2",
+            ),
             "NCCL_ALGO=allreduce:tree python -m sglang.launch_server --model-path m "
             "--attention-backend triton --sampling-backend pytorch "
             "--enable-deterministic-inference --disable-piecewise-cuda-graph "
@@ -64,15 +90,30 @@ def run(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str, str]
             id="shell-b200x2-0.5.10",
         ),
         pytest.param(
-            ("resolve", "--format", "shell", "--launcher", "sglang serve", *H100_0523,
-             *DETERMINISTIC),
+            (
+                "resolve",
+                "--format",
+                "shell",
+                "--launcher",
+                "sglang serve",
+                *H100_0523,
+                *DETERMINISTIC,
+            ),
             "sglang serve --attention-backend fa3 --sampling-backend pytorch "
             "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n",
             id="shell-launcher",
         ),
         pytest.param(
-            ("resolve", "--device", "h100", "--sglang-version", "0.5.23", "--", "--model-path",
-             "m"),
+            (
+                "resolve",
+                "--device",
+                "h100",
+                "--sglang-version",
+                "0.5.23",
+                "--",
+                "--model-path",
+                "m",
+            ),
             "--model-path m\n",
             id="argv-not-deterministic-untouched",
         ),
@@ -85,50 +126,103 @@ def test_resolve_prints(
 
 
 def test_resolve_json_is_the_resolution(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "resolve", "--format", "json", "--device", "h100x2",
-                         "--sglang-version", "0.5.23", "--", "--enable-deterministic-inference",
-                         "--tp-size", "2")  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "resolve",
+        "--format",
+        "json",
+        "--device",
+        "h100x2",
+        "--sglang-version",
+        "0.5.23",
+        "--",
+        "--enable-deterministic-inference",
+        "--tp-size",
+        "2",
+    )
     assert (code, err) == (0, "")
     data = json.loads(out)
     assert data["argv"] == [
-        "--attention-backend", "fa3", "--sampling-backend", "pytorch",
-        "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-        "--disable-custom-all-reduce", "--tp-size", "2",
-    ]  # fmt: skip
-    assert data["env"] == {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8",
-                           "NCCL_MIN_NCHANNELS": "8"}  # fmt: skip
+        "--attention-backend",
+        "fa3",
+        "--sampling-backend",
+        "pytorch",
+        "--enable-deterministic-inference",
+        "--cuda-graph-backend-prefill",
+        "disabled",
+        "--disable-custom-all-reduce",
+        "--tp-size",
+        "2",
+    ]
+    assert data["env"] == {
+        "NCCL_ALGO": "allreduce:tree",
+        "NCCL_MAX_NCHANNELS": "8",
+        "NCCL_MIN_NCHANNELS": "8",
+    }
     assert data["command"] == ["python", "-m", "sglang.launch_server", *data["argv"]]
     assert data["sglang_version"] == "0.5.23"
     assert DeviceInfo.from_dict(data["device"]).count == 2
     assert [d["field"] for d in data["decisions"]] == [
-        "attention_backend", "model", "sampling_backend", "piecewise_cuda_graph",
-        "disable_custom_all_reduce", "NCCL_ALGO", "enable_torch_symm_mem",
-        "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS",
-    ]  # fmt: skip
-    api = resolve(from_argv(["--enable-deterministic-inference", "--tp-size", "2"], "0.5.23"),
-                  device="h100x2", sglang_version="0.5.23")  # fmt: skip
+        "attention_backend",
+        "model",
+        "sampling_backend",
+        "piecewise_cuda_graph",
+        "disable_custom_all_reduce",
+        "NCCL_ALGO",
+        "enable_torch_symm_mem",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ]
+    api = resolve(
+        from_argv(["--enable-deterministic-inference", "--tp-size", "2"], "0.5.23"),
+        device="h100x2",
+        sglang_version="0.5.23",
+    )
     assert data["fingerprint"] == api.fingerprint
 
 
 def test_override_replaces_the_value_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    words = ("--on-conflict", "override", *H100_0523, "--", "--enable-deterministic-inference",
-             "--sampling-backend", "flashinfer")  # fmt: skip
+    words = (
+        "--on-conflict",
+        "override",
+        *H100_0523,
+        "--",
+        "--enable-deterministic-inference",
+        "--sampling-backend",
+        "flashinfer",
+    )
     assert run(capsys, "resolve", *words) == (
-        0, "--attention-backend fa3 --sampling-backend pytorch "
-           "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n", "",
-    )  # fmt: skip
+        0,
+        "--attention-backend fa3 --sampling-backend pytorch "
+        "--enable-deterministic-inference --cuda-graph-backend-prefill disabled\n",
+        "",
+    )
     code, out, _ = run(capsys, "explain", *words)
     assert code == 0
     assert "  sampling_backend = pytorch    [sampling_backend, replaced your value]" in out
 
 
 def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "resolve", "--device", "h100x4", "--sglang-version", "0.5.24",
-                         "--", "--enable-deterministic-inference", "--tp", "2", "--tp", "4")
+    code, out, err = run(
+        capsys,
+        "resolve",
+        "--device",
+        "h100x4",
+        "--sglang-version",
+        "0.5.24",
+        "--",
+        "--enable-deterministic-inference",
+        "--tp",
+        "2",
+        "--tp",
+        "4",
+    )
     assert code == 0
-    assert out == ("--attention-backend fa3 --sampling-backend pytorch "
-                   "--enable-deterministic-inference --cuda-graph-backend-prefill disabled "
-                   "--disable-custom-all-reduce --tp-size 4\n")
+    assert out == (
+        "--attention-backend fa3 --sampling-backend pytorch "
+        "--enable-deterministic-inference --cuda-graph-backend-prefill disabled "
+        "--disable-custom-all-reduce --tp-size 4\n"
+    )
     assert err.splitlines() == [
         "detargs: warning: SGLang 0.5.24 is not in the flag catalogue (0.5.3–0.5.23); "
         "resolving for 0.5.23, the newest catalogued release before it",
@@ -141,12 +235,24 @@ def test_warnings_go_to_stderr_and_the_launch_stands(capsys: pytest.CaptureFixtu
 def test_argv_format_says_when_the_launch_needs_environment(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run(capsys, "resolve", "--device", "h100x2", "--sglang-version", "0.5.17",
-                         "--", "--enable-deterministic-inference", "--tp-size", "2")
+    code, out, err = run(
+        capsys,
+        "resolve",
+        "--device",
+        "h100x2",
+        "--sglang-version",
+        "0.5.17",
+        "--",
+        "--enable-deterministic-inference",
+        "--tp-size",
+        "2",
+    )
     assert code == 0
     assert "NCCL_ALGO" not in out
-    assert err == ("detargs: note: this launch also needs the environment "
-                   "NCCL_ALGO=allreduce:tree; --format shell or json includes it\n")
+    assert err == (
+        "detargs: note: this launch also needs the environment "
+        "NCCL_ALGO=allreduce:tree; --format shell or json includes it\n"
+    )
 
 
 def test_resolve_reads_detargs_device(
@@ -162,8 +268,9 @@ def test_resolve_reads_a_saved_device(capsys: pytest.CaptureFixture[str], tmp_pa
     assert code == 0
     path = tmp_path / "runner.json"
     path.write_text(saved, encoding="utf-8")
-    code, out, _ = run(capsys, "explain", "--device", str(path), "--sglang-version", "0.5.23",
-                       *DETERMINISTIC)  # fmt: skip
+    code, out, _ = run(
+        capsys, "explain", "--device", str(path), "--sglang-version", "0.5.23", *DETERMINISTIC
+    )
     assert code == 0
     assert out.splitlines()[0] == "SGLang 0.5.23 on NVIDIA B200 (sm100, blackwell) x4"
 
@@ -172,14 +279,27 @@ def test_resolve_reads_a_saved_device(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 def test_explain_prints_each_decision_and_the_launch(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "explain", "--device", "b200", "--sglang-version", "0.5.10",
-                         "--model-arch", "DeepseekV2ForCausalLM", "--", "--model-path", "m",
-                         "--enable-deterministic-inference")  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "explain",
+        "--device",
+        "b200",
+        "--sglang-version",
+        "0.5.10",
+        "--model-arch",
+        "DeepseekV2ForCausalLM",
+        "--",
+        "--model-path",
+        "m",
+        "--enable-deterministic-inference",
+    )
     assert (code, err) == (0, "")
-    fingerprint = resolve(from_argv(["--model-path", "m", "--enable-deterministic-inference"],
-                                    "0.5.10"),
-                          device="b200", sglang_version="0.5.10",
-                          model_arch="DeepseekV2ForCausalLM").fingerprint  # fmt: skip
+    fingerprint = resolve(
+        from_argv(["--model-path", "m", "--enable-deterministic-inference"], "0.5.10"),
+        device="b200",
+        sglang_version="0.5.10",
+        model_arch="DeepseekV2ForCausalLM",
+    ).fingerprint
     assert out.splitlines() == [
         "SGLang 0.5.10 on NVIDIA B200 (sm100, blackwell) x1",
         "  attention_backend = triton    [attention_backend]",
@@ -233,10 +353,12 @@ def test_detect_json_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("version", "present", "absent"),
     [
-        pytest.param("0.5.10", "--disable-piecewise-cuda-graph", "--cuda-graph-backend-prefill",
-                     id="0.5.10"),
-        pytest.param("0.5.23", "--cuda-graph-backend-prefill", "--disable-piecewise-cuda-graph",
-                     id="0.5.23"),
+        pytest.param(
+            "0.5.10", "--disable-piecewise-cuda-graph", "--cuda-graph-backend-prefill", id="0.5.10"
+        ),
+        pytest.param(
+            "0.5.23", "--cuda-graph-backend-prefill", "--disable-piecewise-cuda-graph", id="0.5.23"
+        ),
     ],
 )
 def test_flags_lists_a_release(
@@ -276,36 +398,85 @@ def test_flags_shows_one_flags_history(
 @pytest.mark.parametrize(
     ("words", "code", "message"),
     [
-        pytest.param(("resolve", *H100_0523, "--", "--enable-deterministic-inference",
-                      "--sampling-backend", "flashinfer"),
-                     2, "detargs: error: 1 conflict with deterministic inference:",
-                     id="conflict"),
-        pytest.param(("resolve", *H100_0523, "--", "--atention-backend", "fa3"),
-                     2, "did you mean --attention-backend?", id="unknown-sglang-flag"),
-        pytest.param(("resolve", "--device", "h100", "--sglang-version", "0.4", *DETERMINISTIC),
-                     2, "SGLang 0.4 is older than 0.5.3", id="too-old-release"),
-        pytest.param(("resolve", "--device", "h100", "--sglang-version", "0.5.23", "--", "--tp",
-                      "0"), 2, "--tp-size", id="invalid-value"),
-        pytest.param(("resolve", "--format", "yaml"), 2, "invalid choice: 'yaml'",
-                     id="bad-option"),
+        pytest.param(
+            (
+                "resolve",
+                *H100_0523,
+                "--",
+                "--enable-deterministic-inference",
+                "--sampling-backend",
+                "flashinfer",
+            ),
+            2,
+            "detargs: error: 1 conflict with deterministic inference:",
+            id="conflict",
+        ),
+        pytest.param(
+            ("resolve", *H100_0523, "--", "--atention-backend", "fa3"),
+            2,
+            "did you mean --attention-backend?",
+            id="unknown-sglang-flag",
+        ),
+        pytest.param(
+            ("resolve", "--device", "h100", "--sglang-version", "0.4", *DETERMINISTIC),
+            2,
+            "SGLang 0.4 is older than 0.5.3",
+            id="too-old-release",
+        ),
+        pytest.param(
+            ("resolve", "--device", "h100", "--sglang-version", "0.5.23", "--", "--tp", "0"),
+            2,
+            "--tp-size",
+            id="invalid-value",
+        ),
+        pytest.param(("resolve", "--format", "yaml"), 2, "invalid choice: 'yaml'", id="bad-option"),
         pytest.param(("frobnicate",), 2, "invalid choice: 'frobnicate'", id="unknown-command"),
         pytest.param((), 2, "the following arguments are required: COMMAND", id="no-command"),
-        pytest.param(("detect", "--", "--tp-size", "2"), 2,
-                     "'detargs detect' takes no SGLang arguments after --", id="detect-with-args"),
-        pytest.param(("launch", "--launcher", "", *H100_0523, *DETERMINISTIC), 2,
-                     "--launcher is empty", id="empty-launcher"),
-        pytest.param(("launch", "--launcher", "'unclosed", *H100_0523, *DETERMINISTIC), 2,
-                     "--launcher \"'unclosed\": No closing quotation", id="unparsable-launcher"),
-        pytest.param(("flags", "no-such-flag"), 2, "--no-such-flag is in no catalogued",
-                     id="unknown-flag-history"),
-        pytest.param(("resolve", "--device", "h1000", *DETERMINISTIC), 3,
-                     "device='h1000'", id="unknown-profile"),
-        pytest.param(("resolve", "--device", "/nonexistent/gpu.json", *DETERMINISTIC), 3,
-                     "no such file '/nonexistent/gpu.json'", id="missing-device-file"),
-        pytest.param(("resolve", "--device", "v100", *DETERMINISTIC), 3,
-                     "is older than sm80", id="unsupported-gpu"),
-        pytest.param(("detect", "--device", "h1000"), 3, "device='h1000'",
-                     id="detect-unknown-profile"),
+        pytest.param(
+            ("detect", "--", "--tp-size", "2"),
+            2,
+            "'detargs detect' takes no SGLang arguments after --",
+            id="detect-with-args",
+        ),
+        pytest.param(
+            ("launch", "--launcher", "", *H100_0523, *DETERMINISTIC),
+            2,
+            "--launcher is empty",
+            id="empty-launcher",
+        ),
+        pytest.param(
+            ("launch", "--launcher", "'unclosed", *H100_0523, *DETERMINISTIC),
+            2,
+            '--launcher "\'unclosed": No closing quotation',
+            id="unparsable-launcher",
+        ),
+        pytest.param(
+            ("flags", "no-such-flag"),
+            2,
+            "--no-such-flag is in no catalogued",
+            id="unknown-flag-history",
+        ),
+        pytest.param(
+            ("resolve", "--device", "h1000", *DETERMINISTIC),
+            3,
+            "device='h1000'",
+            id="unknown-profile",
+        ),
+        pytest.param(
+            ("resolve", "--device", "/nonexistent/gpu.json", *DETERMINISTIC),
+            3,
+            "no such file '/nonexistent/gpu.json'",
+            id="missing-device-file",
+        ),
+        pytest.param(
+            ("resolve", "--device", "v100", *DETERMINISTIC),
+            3,
+            "is older than sm80",
+            id="unsupported-gpu",
+        ),
+        pytest.param(
+            ("detect", "--device", "h1000"), 3, "device='h1000'", id="detect-unknown-profile"
+        ),
     ],
 )
 def test_errors_exit_with_their_code_and_one_message(
@@ -322,19 +493,31 @@ def test_errors_exit_with_their_code_and_one_message(
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--help")
     assert (code, err) == (0, "")
-    assert ("Exit codes: 0 ok, 1 output not written, 2 invalid arguments or conflicts, 3 device "
-            "detection failure, 4 this node does not match the plan, 5 not deterministic "
-            "(check), 6 could not check, 130 interrupted, 141 output pipe closed.") in (
+    assert (
+        "Exit codes: 0 ok, 1 output not written, 2 invalid arguments or conflicts, 3 device "
+        "detection failure, 4 this node does not match the plan, 5 not deterministic "
+        "(check), 6 could not check, 130 interrupted, 141 output pipe closed."
+    ) in (
         " ".join(out.split())  # argparse wraps to the terminal's width
-    )  # fmt: skip
+    )
 
 
 def test_a_conflicting_inherited_environment_variable_exits_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NCCL_ALGO", "ring")
-    code, out, err = run(capsys, "resolve", "--device", "h100x2", "--sglang-version", "0.5.23",
-                         "--", "--enable-deterministic-inference", "--tp-size", "2")  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "resolve",
+        "--device",
+        "h100x2",
+        "--sglang-version",
+        "0.5.23",
+        "--",
+        "--enable-deterministic-inference",
+        "--tp-size",
+        "2",
+    )
     assert (code, out) == (2, "")
     assert "$NCCL_ALGO ring (requires allreduce:tree)" in err
 
@@ -347,9 +530,19 @@ def test_undecodable_argv_bytes_come_back_as_the_same_bytes() -> None:
     import sys
 
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    command = [sys.executable, "-m", "detargs.cli", "resolve", "--device", "h100",
-               "--sglang-version", "0.5.23", "--", os.fsdecode(b"--model-path"),
-               os.fsdecode(b"/models/\xff")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "detargs.cli",
+        "resolve",
+        "--device",
+        "h100",
+        "--sglang-version",
+        "0.5.23",
+        "--",
+        os.fsdecode(b"--model-path"),
+        os.fsdecode(b"/models/\xff"),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"--model-path '/models/\xff'\n"

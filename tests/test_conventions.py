@@ -73,8 +73,11 @@ def _imported_names() -> set[tuple[str, str]]:
                     if f"{source}.{alias.name}" in MODULES:
                         bound[alias.asname or alias.name] = f"{source}.{alias.name}"
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in bound):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in bound
+            ):
                 found.add((bound[node.value.id], node.attr))
     return found
 
@@ -86,11 +89,16 @@ def test_the_package_imports_itself_relatively(module: str) -> None:
     absolute = [
         f"line {node.lineno}"
         for node in ast.walk(_tree(module))
-        if (isinstance(node, ast.ImportFrom) and node.level == 0
-            and (node.module or "").split(".")[0] == "detargs")
-        or (isinstance(node, ast.Import)
-            and any(alias.name.split(".")[0] == "detargs" for alias in node.names))
-    ]  # fmt: skip
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").split(".")[0] == "detargs"
+        )
+        or (
+            isinstance(node, ast.Import)
+            and any(alias.name.split(".")[0] == "detargs" for alias in node.names)
+        )
+    ]
     assert not absolute, f"{module}: write these imports relatively: {', '.join(absolute)}"
 
 

@@ -28,25 +28,52 @@ SEEDS = ("0", "4242", "random")
 CASES = [
     pytest.param(
         ["--device", "h100x4", "--sglang-version", "0.5.23"],
-        [["--model-path", "org/model"], ["--enable-deterministic-inference"], ["--tp", "4"],
-         ["--log-level", "debug"], ["--random-seed", "7"], ["--context-length", "4096"],
-         ["--host", "0.0.0.0"], ["--port", "8000"], ["--trust-remote-code"],
-         ["--json-model-override-args", '{"b": 1, "a": 2}'], ["--served-model-name", "x y"]],
+        [
+            ["--model-path", "org/model"],
+            ["--enable-deterministic-inference"],
+            ["--tp", "4"],
+            ["--log-level", "debug"],
+            ["--random-seed", "7"],
+            ["--context-length", "4096"],
+            ["--host", "0.0.0.0"],
+            ["--port", "8000"],
+            ["--trust-remote-code"],
+            ["--json-model-override-args", '{"b": 1, "a": 2}'],
+            ["--served-model-name", "x y"],
+        ],
         id="h100x4-tp4-0.5.23",
     ),
     pytest.param(
-        ["--device", "b200x8", "--sglang-version", "0.5.14", "--model-arch",
-         "DeepseekV3ForCausalLM"],
-        [["--model-path", "deepseek-ai/DeepSeek-V3"], ["--enable-deterministic-inference"],
-         ["--tp-size", "8"], ["--kv-cache-dtype", "fp8_e5m2"], ["--mem-fraction-static", "0.8"],
-         ["--chunked-prefill-size", "8192"], ["--log-level", "info"]],
+        [
+            "--device",
+            "b200x8",
+            "--sglang-version",
+            "0.5.14",
+            "--model-arch",
+            "DeepseekV3ForCausalLM",
+        ],
+        [
+            ["--model-path", "deepseek-ai/DeepSeek-V3"],
+            ["--enable-deterministic-inference"],
+            ["--tp-size", "8"],
+            ["--kv-cache-dtype", "fp8_e5m2"],
+            ["--mem-fraction-static", "0.8"],
+            ["--chunked-prefill-size", "8192"],
+            ["--log-level", "info"],
+        ],
         id="b200x8-mla-0.5.14",
     ),
     pytest.param(
         ["--device", "a100x2", "--sglang-version", "0.5.6", "--on-conflict", "override"],
-        [["--model-path", "m"], ["--enable-deterministic-inference"],
-         ["--attention-backend", "flashinfer"], ["--sampling-backend", "flashinfer"],
-         ["--cuda-graph-max-bs", "16"], ["--dp", "2"], ["--disable-radix-cache"]],
+        [
+            ["--model-path", "m"],
+            ["--enable-deterministic-inference"],
+            ["--attention-backend", "flashinfer"],
+            ["--sampling-backend", "flashinfer"],
+            ["--cuda-graph-max-bs", "16"],
+            ["--dp", "2"],
+            ["--disable-radix-cache"],
+        ],
         id="a100x2-override-0.5.6",
     ),
 ]
@@ -55,18 +82,33 @@ CASES = [
 def _child_env(seed: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
-    for name in ("DETARGS_DEVICE", "CUDA_VISIBLE_DEVICES", "NCCL_ALGO", "NCCL_MIN_NCHANNELS",
-                 "NCCL_MAX_NCHANNELS"):
+    for name in (
+        "DETARGS_DEVICE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_ALGO",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ):
         env.pop(name, None)  # the same for every child, and no conflicts from the caller
     return env
 
 
 def _resolve_json(options: list[str], groups: list[list[str]], seed: str) -> bytes:
     argv = [word for group in groups for word in group]
-    command = [sys.executable, "-m", "detargs.cli", "resolve", "--format", "json",
-               *options, "--", *argv]  # fmt: skip
-    done = subprocess.run(command, env=_child_env(seed), capture_output=True, timeout=120,
-                          check=False)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "detargs.cli",
+        "resolve",
+        "--format",
+        "json",
+        *options,
+        "--",
+        *argv,
+    ]
+    done = subprocess.run(
+        command, env=_child_env(seed), capture_output=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout
 
@@ -101,6 +143,9 @@ def test_flag_order_does_not_change_argv_env_or_fingerprint(
 
 def test_the_children_did_not_touch_this_process_environment() -> None:
     before = dict(os.environ)
-    _resolve_json(["--device", "h100x2", "--sglang-version", "0.5.23"],
-                  [["--enable-deterministic-inference"], ["--tp", "2"]], "random")  # fmt: skip
+    _resolve_json(
+        ["--device", "h100x2", "--sglang-version", "0.5.23"],
+        [["--enable-deterministic-inference"], ["--tp", "2"]],
+        "random",
+    )
     assert dict(os.environ) == before

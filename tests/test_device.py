@@ -184,8 +184,18 @@ def test_describe_is_a_table() -> None:
     lines = text.splitlines()
     assert lines[0] == "2 GPUs visible (source: fake, driver 580.159.04, CUDA 13.0)"
     assert lines[1].split() == [
-        "cuda", "nvml", "name", "capability", "arch", "memory", "mig", "pci", "bus", "id", "uuid",
-    ]  # fmt: skip
+        "cuda",
+        "nvml",
+        "name",
+        "capability",
+        "arch",
+        "memory",
+        "mig",
+        "pci",
+        "bus",
+        "id",
+        "uuid",
+    ]
     assert "NVIDIA H100 80GB HBM3" in lines[2]
     assert "9.0 (sm90)" in lines[3]
     assert "79.6 GiB" in lines[2]
@@ -209,8 +219,9 @@ def test_module_doctests() -> None:
     ],
 )
 def test_amd_capability_reads_as_a_gfx_target(capability: str, arch: Arch, target: str) -> None:
-    gpu = GpuInfo(index=0, name="AMD Instinct", capability=ComputeCapability.parse(capability),
-                  vendor="amd")
+    gpu = GpuInfo(
+        index=0, name="AMD Instinct", capability=ComputeCapability.parse(capability), vendor="amd"
+    )
     assert (gpu.arch, gpu.target) == (arch, target)
     nvidia = GpuInfo(index=0, name="NVIDIA", capability=ComputeCapability.parse(capability))
     assert nvidia.arch is Arch.HOPPER
@@ -220,14 +231,15 @@ def test_amd_capability_reads_as_a_gfx_target(capability: str, arch: Arch, targe
     ("given", "message"),
     [
         pytest.param({"mig": {"enabled": True}}, "GpuInfo.mig must be MigInfo or None", id="mig"),
-        pytest.param({"memory_total_bytes": "80"}, "memory_total_bytes must be int or None",
-                     id="memory"),
+        pytest.param(
+            {"memory_total_bytes": "80"}, "memory_total_bytes must be int or None", id="memory"
+        ),
         pytest.param({"nvml_index": "1"}, "nvml_index must be int or None", id="nvml-index"),
         pytest.param({"index": True}, "GpuInfo.index must be int", id="bool-index"),
         pytest.param({"name": None}, "GpuInfo.name must be str", id="name"),
         pytest.param({"capability": "nine"}, "not a compute capability", id="capability"),
     ],
-)  # fmt: skip
+)
 def test_a_gpu_built_in_code_is_checked_where_it_is_built(
     given: dict[str, object], message: str
 ) -> None:

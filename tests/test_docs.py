@@ -46,8 +46,11 @@ README = ROOT / "README.md"
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"<!--\s*(pytester|not run|run by)\s*:?\s*(.*?)\s*-->\s*$")
 EXIT = re.compile(r"#\s*exit\s+(\d+)\s*$")
-PLUGIN = () if [ep for ep in entry_points(group="pytest11") if ep.name == "detargs"] else (
-    "-p", "detargs.pytest_plugin")  # fmt: skip
+PLUGIN = (
+    ()
+    if [ep for ep in entry_points(group="pytest11") if ep.name == "detargs"]
+    else ("-p", "detargs.pytest_plugin")
+)
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,15 @@ def blocks(path: Path) -> list[Block]:
     for match in FENCE.finditer(text):
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = MARKER.search(before)
-        found.append(Block(
-            path=path,
-            line=text.count("\n", 0, match.start()) + 1,
-            language=match.group(1),
-            text=match.group(2),
-            marker=(marker.group(1), marker.group(2)) if marker else None,
-        ))  # fmt: skip
+        found.append(
+            Block(
+                path=path,
+                line=text.count("\n", 0, match.start()) + 1,
+                language=match.group(1),
+                text=match.group(2),
+                marker=(marker.group(1), marker.group(2)) if marker else None,
+            )
+        )
     return found
 
 
@@ -109,14 +114,20 @@ def shell_examples(block: Block) -> list[ShellExample]:
             output.append(lines[position])
             position += 1
         code = EXIT.search(command)
-        examples.append(ShellExample(block, command, tuple(output),
-                                     int(code.group(1)) if code else 0))  # fmt: skip
+        examples.append(
+            ShellExample(block, command, tuple(output), int(code.group(1)) if code else 0)
+        )
     return examples
 
 
 def all_shell_examples() -> list[ShellExample]:
-    return [example for path in doc_files() for block in blocks(path)
-            if block.language == "console" for example in shell_examples(block)]  # fmt: skip
+    return [
+        example
+        for path in doc_files()
+        for block in blocks(path)
+        if block.language == "console"
+        for example in shell_examples(block)
+    ]
 
 
 def matches(expected: tuple[str, ...], actual: list[str]) -> bool:
@@ -142,8 +153,13 @@ def page_directories(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # examples name their device and release; the CLI still reads these from the environment
-    for name in ("DETARGS_DEVICE", "CUDA_VISIBLE_DEVICES", "NCCL_ALGO",
-                 "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"):  # fmt: skip
+    for name in (
+        "DETARGS_DEVICE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_ALGO",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps --help to the terminal's width
 
@@ -153,9 +169,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     "example",
-    [pytest.param(example, id=f"{example.block.id}:{example.command.split(' --')[0]}")
-     for example in all_shell_examples()],
-)  # fmt: skip
+    [
+        pytest.param(example, id=f"{example.block.id}:{example.command.split(' --')[0]}")
+        for example in all_shell_examples()
+    ],
+)
 def test_shell_example(
     example: ShellExample, page_directories: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,8 +184,9 @@ def test_shell_example(
     site = page_directories / "site-packages"
     info = site / "sglang-0.5.23.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sglang\nVersion: 0.5.23\n\n",
-                                   encoding="utf-8")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: sglang\nVersion: 0.5.23\n\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(site))
     command = example.command
     while (assignment := re.match(r"([A-Z_][A-Z0-9_]*)=(\S*) +", command)) is not None:
@@ -179,9 +198,14 @@ def test_shell_example(
     assert code == example.exit_code, output
     actual = output.rstrip("\n").split("\n") if output else []
     assert matches(example.expected, actual), "\n".join(
-        [f"{example.block.id}: $ {example.command}", "expected:", *example.expected,
-         "got:", *actual]
-    )  # fmt: skip
+        [
+            f"{example.block.id}: $ {example.command}",
+            "expected:",
+            *example.expected,
+            "got:",
+            *actual,
+        ]
+    )
 
 
 # --- fenced blocks -----------------------------------------------------------------------
@@ -196,8 +220,9 @@ def test_every_example_is_run() -> None:
                 if kind == "not run" and not detail:
                     problems.append(f"{block.id}: say why it is not run")
                 runner = ROOT / detail
-                if kind == "run by" and (not runner.is_file() or path.name
-                                         not in runner.read_text(encoding="utf-8")):
+                if kind == "run by" and (
+                    not runner.is_file() or path.name not in runner.read_text(encoding="utf-8")
+                ):
                     problems.append(f"{block.id}: {detail} does not exist or read {path.name}")
                 continue
             if block.language == "python" and ">>>" not in block.text:
@@ -209,13 +234,25 @@ def test_every_example_is_run() -> None:
 
 def test_there_are_shell_examples_for_every_command() -> None:
     commands = {shlex.split(example.command)[1] for example in all_shell_examples()}
-    assert commands >= {"resolve", "explain", "launch", "detect", "flags", "profiles",
-                        "completion", "plan"}
+    assert commands >= {
+        "resolve",
+        "explain",
+        "launch",
+        "detect",
+        "flags",
+        "profiles",
+        "completion",
+        "plan",
+    }
 
 
 def pytester_blocks() -> list[Block]:
-    return [block for path in doc_files() for block in blocks(path)
-            if block.marker is not None and block.marker[0] == "pytester"]  # fmt: skip
+    return [
+        block
+        for path in doc_files()
+        for block in blocks(path)
+        if block.marker is not None and block.marker[0] == "pytester"
+    ]
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.id) for b in pytester_blocks()])
@@ -256,8 +293,11 @@ def test_rules_reference_has_every_rule_and_release() -> None:
     for number, rule in enumerate(RULES, start=1):
         assert f"### {number}. `{rule.__name__}`" in text
     table = text.split("## Per release", 1)[1].split("\n## ", 1)[0]
-    spans = [line.split(" | ")[0].removeprefix("| ") for line in table.splitlines()
-             if line.startswith("| 0.")]  # fmt: skip
+    spans = [
+        line.split(" | ")[0].removeprefix("| ")
+        for line in table.splitlines()
+        if line.startswith("| 0.")
+    ]
     covered: list[str] = []
     for span in spans:
         first, _, last = span.partition("–")
@@ -328,6 +368,8 @@ def test_readme_first_command_runs_without_a_gpu() -> None:
     first = next(words for words in readme_commands() if words[0] == "detargs")
     code, output = run_cli([first[1], "--sglang-version", "0.5.23", *first[2:]])
     assert code == 0
-    assert output == ("--model-path meta-llama/Llama-3.1-8B-Instruct --attention-backend fa3 "
-                      "--sampling-backend pytorch --enable-deterministic-inference "
-                      "--cuda-graph-backend-prefill disabled\n")
+    assert output == (
+        "--model-path meta-llama/Llama-3.1-8B-Instruct --attention-backend fa3 "
+        "--sampling-backend pytorch --enable-deterministic-inference "
+        "--cuda-graph-backend-prefill disabled\n"
+    )

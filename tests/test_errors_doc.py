@@ -51,8 +51,13 @@ def _console_examples() -> list[tuple[str, int, list[str]]]:
 
 @pytest.fixture(autouse=True)
 def _no_device_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DETARGS_DEVICE", "CUDA_VISIBLE_DEVICES", "NCCL_ALGO",
-                 "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"):  # fmt: skip
+    for name in (
+        "DETARGS_DEVICE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_ALGO",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -85,9 +90,11 @@ def test_the_table_gives_every_exit_code() -> None:
 
 @pytest.mark.parametrize(
     ("command", "code", "output"),
-    [pytest.param(*example, id=example[0].split(" --")[0] + f"-{number}")
-     for number, example in enumerate(_console_examples())],
-)  # fmt: skip
+    [
+        pytest.param(*example, id=example[0].split(" --")[0] + f"-{number}")
+        for number, example in enumerate(_console_examples())
+    ],
+)
 def test_console_example(command: str, code: int, output: list[str]) -> None:
     words = shlex.split(command, comments=True)
     assert words[0] == "detargs"

@@ -23,12 +23,25 @@ LLAMA_1B = "meta-llama/Llama-3.2-1B-Instruct"
 # The launch arguments of SGLang's StandaloneServerBase (Triton class), as it wrote them
 # up to 0.5.14 (origin-fixtures.md, fixture 1).
 STANDALONE_ARGV_0_5_10 = [
-    "--trust-remote-code", "--cuda-graph-max-bs", "8",
-    "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
-    "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-    "--speculative-num-draft-tokens", "7", "--mem-fraction-static", "0.7",
-    "--attention-backend", "triton", "--enable-deterministic-inference",
-]  # fmt: skip
+    "--trust-remote-code",
+    "--cuda-graph-max-bs",
+    "8",
+    "--speculative-algorithm",
+    "STANDALONE",
+    "--speculative-draft-model-path",
+    LLAMA_1B,
+    "--speculative-num-steps",
+    "4",
+    "--speculative-eagle-topk",
+    "2",
+    "--speculative-num-draft-tokens",
+    "7",
+    "--mem-fraction-static",
+    "0.7",
+    "--attention-backend",
+    "triton",
+    "--enable-deterministic-inference",
+]
 
 
 class StandaloneTriton(DeterministicServerMixin):
@@ -66,109 +79,257 @@ def configured(base: type[DeterministicServerMixin], **attributes: Any) -> type[
 
 ORIGIN_CASES = [
     pytest.param(
-        "standalone", "h100", "0.5.10",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--disable-piecewise-cuda-graph",
-         "--cuda-graph-max-bs", "8", "--mem-fraction-static", "0.7", "--trust-remote-code",
-         "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
-         "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-         "--speculative-num-draft-tokens", "7"],
+        "standalone",
+        "h100",
+        "0.5.10",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--disable-piecewise-cuda-graph",
+            "--cuda-graph-max-bs",
+            "8",
+            "--mem-fraction-static",
+            "0.7",
+            "--trust-remote-code",
+            "--speculative-algorithm",
+            "STANDALONE",
+            "--speculative-draft-model-path",
+            LLAMA_1B,
+            "--speculative-num-steps",
+            "4",
+            "--speculative-eagle-topk",
+            "2",
+            "--speculative-num-draft-tokens",
+            "7",
+        ],
         {},
         id="standalone-triton-h100-0.5.10",
     ),
     pytest.param(
-        "standalone", "b200", "0.5.10",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--disable-piecewise-cuda-graph",
-         "--cuda-graph-max-bs", "8", "--mem-fraction-static", "0.7", "--trust-remote-code",
-         "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
-         "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-         "--speculative-num-draft-tokens", "7"],
+        "standalone",
+        "b200",
+        "0.5.10",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--disable-piecewise-cuda-graph",
+            "--cuda-graph-max-bs",
+            "8",
+            "--mem-fraction-static",
+            "0.7",
+            "--trust-remote-code",
+            "--speculative-algorithm",
+            "STANDALONE",
+            "--speculative-draft-model-path",
+            LLAMA_1B,
+            "--speculative-num-steps",
+            "4",
+            "--speculative-eagle-topk",
+            "2",
+            "--speculative-num-draft-tokens",
+            "7",
+        ],
         {},
         id="standalone-triton-b200-0.5.10",
     ),
     pytest.param(
-        "standalone", "h100", "0.5.23",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--cuda-graph-max-bs-decode", "8",
-         "--mem-fraction-static", "0.7", "--trust-remote-code",
-         "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
-         "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-         "--speculative-num-draft-tokens", "7"],
+        "standalone",
+        "h100",
+        "0.5.23",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+            "--cuda-graph-max-bs-decode",
+            "8",
+            "--mem-fraction-static",
+            "0.7",
+            "--trust-remote-code",
+            "--speculative-algorithm",
+            "STANDALONE",
+            "--speculative-draft-model-path",
+            LLAMA_1B,
+            "--speculative-num-steps",
+            "4",
+            "--speculative-eagle-topk",
+            "2",
+            "--speculative-num-draft-tokens",
+            "7",
+        ],
         {},
         id="standalone-triton-h100-0.5.23",
     ),
     pytest.param(
-        "standalone", "b200", "0.5.23",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--cuda-graph-max-bs-decode", "8",
-         "--mem-fraction-static", "0.7", "--trust-remote-code",
-         "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", LLAMA_1B,
-         "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-         "--speculative-num-draft-tokens", "7"],
+        "standalone",
+        "b200",
+        "0.5.23",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+            "--cuda-graph-max-bs-decode",
+            "8",
+            "--mem-fraction-static",
+            "0.7",
+            "--trust-remote-code",
+            "--speculative-algorithm",
+            "STANDALONE",
+            "--speculative-draft-model-path",
+            LLAMA_1B,
+            "--speculative-num-steps",
+            "4",
+            "--speculative-eagle-topk",
+            "2",
+            "--speculative-num-draft-tokens",
+            "7",
+        ],
         {},
         id="standalone-triton-b200-0.5.23",
     ),
     pytest.param(
-        "mla", "h100", "0.5.10",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--disable-piecewise-cuda-graph",
-         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
+        "mla",
+        "h100",
+        "0.5.10",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--disable-piecewise-cuda-graph",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+        ],
         {},
         id="mla-fp8-h100-0.5.10",
     ),
     pytest.param(
-        "mla", "b200", "0.5.10",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--disable-piecewise-cuda-graph",
-         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
+        "mla",
+        "b200",
+        "0.5.10",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--disable-piecewise-cuda-graph",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+        ],
         {},
         id="mla-fp8-b200-0.5.10",
     ),
     pytest.param(
-        "mla", "h100", "0.5.23",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
+        "mla",
+        "h100",
+        "0.5.23",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+        ],
         {},
         id="mla-fp8-h100-0.5.23",
     ),
     pytest.param(
-        "mla", "b200", "0.5.23",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
+        "mla",
+        "b200",
+        "0.5.23",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+        ],
         {},
         id="mla-fp8-b200-0.5.23",
     ),
     pytest.param(
-        "mla-tp2", "h100x2", "0.5.23",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--disable-custom-all-reduce",
-         "--tp-size", "2", "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
+        "mla-tp2",
+        "h100x2",
+        "0.5.23",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+            "--disable-custom-all-reduce",
+            "--tp-size",
+            "2",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+        ],
         {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"},
         id="mla-fp8-tp2-h100x2-0.5.23",
     ),
     pytest.param(
-        "mla-tp2", "b200x2", "0.5.10",
-        ["--attention-backend", "triton", "--sampling-backend", "pytorch",
-         "--enable-deterministic-inference", "--disable-piecewise-cuda-graph",
-         "--disable-custom-all-reduce", "--tensor-parallel-size", "2",
-         "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code"],
+        "mla-tp2",
+        "b200x2",
+        "0.5.10",
+        [
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--disable-piecewise-cuda-graph",
+            "--disable-custom-all-reduce",
+            "--tensor-parallel-size",
+            "2",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+        ],
         {"NCCL_ALGO": "allreduce:tree"},
         id="mla-fp8-tp2-b200x2-0.5.10",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # The mixin reads the real environment (DETARGS_DEVICE, and NCCL_* for conflicts).
-    for name in ("DETARGS_DEVICE", "CUDA_VISIBLE_DEVICES", "NCCL_ALGO",
-                 "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"):  # fmt: skip
+    for name in (
+        "DETARGS_DEVICE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_ALGO",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -205,8 +366,9 @@ def test_mla_fixture_reads_the_local_config(device: str, deepseek_v2_lite: Path)
 @pytest.mark.parametrize(
     ("device", "reason_start"),
     [
-        pytest.param("h100", "Hopper (sm90) would take fa3, but fa3 does not read an fp8_e5m2",
-                     id="h100"),
+        pytest.param(
+            "h100", "Hopper (sm90) would take fa3, but fa3 does not read an fp8_e5m2", id="h100"
+        ),
         pytest.param("b200", "Blackwell (sm100): triton is batch-invariant", id="b200"),
     ],
 )
@@ -214,8 +376,7 @@ def test_mla_fixture_explains_why_triton(
     device: str, reason_start: str, deepseek_v2_lite: Path
 ) -> None:
     fixture = configured(mla_fp8(deepseek_v2_lite), device=device, sglang_version="0.5.23")
-    [decision] = [d for d in fixture.get_resolution().decisions
-                  if d.field == "attention_backend"]  # fmt: skip
+    [decision] = [d for d in fixture.get_resolution().decisions if d.field == "attention_backend"]
     assert decision.value == "triton"
     assert decision.reason.startswith(reason_start)
 
@@ -252,13 +413,17 @@ def test_extra_args_are_read_as_the_target_release_reads_them() -> None:
     ("include", "expected_head"),
     [
         pytest.param(False, ["--attention-backend", "triton"], id="left-out-by-default"),
-        pytest.param(True, ["--model-path", LLAMA_8B, "--attention-backend", "triton"],
-                     id="kept-with-include_model_path"),
+        pytest.param(
+            True,
+            ["--model-path", LLAMA_8B, "--attention-backend", "triton"],
+            id="kept-with-include_model_path",
+        ),
     ],
 )
 def test_model_path(include: bool, expected_head: list[str]) -> None:
-    fixture = configured(StandaloneTriton, device="h100", sglang_version="0.5.23",
-                         include_model_path=include)  # fmt: skip
+    fixture = configured(
+        StandaloneTriton, device="h100", sglang_version="0.5.23", include_model_path=include
+    )
     argv = fixture.get_server_args()
     assert argv[: len(expected_head)] == expected_head
     assert argv.count("--model-path") == (1 if include else 0)
@@ -266,8 +431,9 @@ def test_model_path(include: bool, expected_head: list[str]) -> None:
 
 
 def test_model_path_from_an_mla_fixture_is_the_local_directory(deepseek_v2_lite: Path) -> None:
-    fixture = configured(mla_fp8(deepseek_v2_lite), device="b200", sglang_version="0.5.23",
-                         include_model_path=True)  # fmt: skip
+    fixture = configured(
+        mla_fp8(deepseek_v2_lite), device="b200", sglang_version="0.5.23", include_model_path=True
+    )
     assert fixture.get_server_args()[:2] == ["--model-path", str(deepseek_v2_lite)]
 
 
@@ -306,20 +472,39 @@ def test_a_subclass_with_other_attributes_resolves_anew(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = _fake_nvml(monkeypatch, "h100", count=2)
-    base = configured(DeterministicServerMixin, model=LLAMA_8B,
-                      enable_deterministic_inference=True, sglang_version="0.5.23")  # fmt: skip
+    base = configured(
+        DeterministicServerMixin,
+        model=LLAMA_8B,
+        enable_deterministic_inference=True,
+        sglang_version="0.5.23",
+    )
     subclass = configured(base, attention_backend="triton", tp_size=2)
     assert base.get_server_args() == [
-        "--attention-backend", "fa3", "--sampling-backend", "pytorch",
-        "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-    ]  # fmt: skip
+        "--attention-backend",
+        "fa3",
+        "--sampling-backend",
+        "pytorch",
+        "--enable-deterministic-inference",
+        "--cuda-graph-backend-prefill",
+        "disabled",
+    ]
     assert subclass.get_server_args() == [
-        "--attention-backend", "triton", "--sampling-backend", "pytorch",
-        "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--disable-custom-all-reduce", "--tp-size", "2",
-    ]  # fmt: skip
-    assert subclass.get_server_env() == {"NCCL_ALGO": "allreduce:tree",
-                                         "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"}
+        "--attention-backend",
+        "triton",
+        "--sampling-backend",
+        "pytorch",
+        "--enable-deterministic-inference",
+        "--cuda-graph-backend-prefill",
+        "disabled",
+        "--disable-custom-all-reduce",
+        "--tp-size",
+        "2",
+    ]
+    assert subclass.get_server_env() == {
+        "NCCL_ALGO": "allreduce:tree",
+        "NCCL_MAX_NCHANNELS": "8",
+        "NCCL_MIN_NCHANNELS": "8",
+    }
     assert base.get_server_env() == {}
     assert fake.init_calls == 2  # one probe per class
     base.get_server_args()
@@ -341,8 +526,14 @@ def test_a_subclass_resolved_first_leaves_its_base_to_resolve_its_own() -> None:
     [
         pytest.param("b200", "h100", "l40s", "NVIDIA B200", "profile", id="class-attribute"),
         pytest.param(None, "b200", "l40s", "NVIDIA B200", "profile", id="DETARGS_DEVICE"),
-        pytest.param(None, "auto", "h100", "NVIDIA H100 80GB HBM3", "nvml",
-                     id="DETARGS_DEVICE-auto-then-nvml"),
+        pytest.param(
+            None,
+            "auto",
+            "h100",
+            "NVIDIA H100 80GB HBM3",
+            "nvml",
+            id="DETARGS_DEVICE-auto-then-nvml",
+        ),
         pytest.param(None, None, "b200", "NVIDIA B200", "nvml", id="nvml"),
     ],
 )
@@ -368,8 +559,9 @@ def test_device_precedence(
 def test_device_from_nvml_decides_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_nvml(monkeypatch, "b200", count=2)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    fixture = configured(DeterministicServerMixin, enable_deterministic_inference=True,
-                         sglang_version="0.5.23")  # fmt: skip
+    fixture = configured(
+        DeterministicServerMixin, enable_deterministic_inference=True, sglang_version="0.5.23"
+    )
     resolution = fixture.get_resolution()
     assert resolution.device is not None
     assert resolution.device.count == 1
@@ -388,8 +580,12 @@ def test_device_attribute_forms(device: Any, tmp_path: Path) -> None:
         device = tmp_path / "b200.json"
         device.write_text(fake_device("b200").to_json(), encoding="utf-8")
         device = str(device)
-    fixture = configured(DeterministicServerMixin, enable_deterministic_inference=True,
-                         device=device, sglang_version="0.5.23")  # fmt: skip
+    fixture = configured(
+        DeterministicServerMixin,
+        enable_deterministic_inference=True,
+        device=device,
+        sglang_version="0.5.23",
+    )
     assert fixture.get_server_args()[:2] == ["--attention-backend", "triton"]
 
 
@@ -397,15 +593,21 @@ def test_device_attribute_forms(device: Any, tmp_path: Path) -> None:
 
 
 def test_a_conflicting_attribute_is_an_error_naming_the_flag() -> None:
-    fixture = configured(StandaloneTriton, device="h100", sglang_version="0.5.23",
-                         sampling_backend="flashinfer")  # fmt: skip
+    fixture = configured(
+        StandaloneTriton, device="h100", sglang_version="0.5.23", sampling_backend="flashinfer"
+    )
     with pytest.raises(ConflictError, match="--sampling-backend flashinfer"):
         fixture.get_server_args()
 
 
 def test_on_conflict_override_replaces_the_attribute() -> None:
-    fixture = configured(StandaloneTriton, device="h100", sglang_version="0.5.23",
-                         sampling_backend="flashinfer", on_conflict="override")  # fmt: skip
+    fixture = configured(
+        StandaloneTriton,
+        device="h100",
+        sglang_version="0.5.23",
+        sampling_backend="flashinfer",
+        on_conflict="override",
+    )
     assert fixture.get_server_args()[2:4] == ["--sampling-backend", "pytorch"]
     [decision] = [d for d in fixture.get_resolution().decisions if d.field == "sampling_backend"]
     assert (decision.previous, decision.overrode_user) == ("flashinfer", True)
@@ -420,15 +622,24 @@ def test_an_unknown_on_conflict_is_refused() -> None:
 @pytest.mark.parametrize(
     ("attributes", "expected"),
     [
-        pytest.param({"attention_backend": ""}, ["--attention-backend", "fa3"],
-                     id="empty-string-means-not-chosen"),
-        pytest.param({"attention_backend": None}, ["--attention-backend", "fa3"],
-                     id="none-means-not-chosen"),
+        pytest.param(
+            {"attention_backend": ""},
+            ["--attention-backend", "fa3"],
+            id="empty-string-means-not-chosen",
+        ),
+        pytest.param(
+            {"attention_backend": None}, ["--attention-backend", "fa3"], id="none-means-not-chosen"
+        ),
     ],
 )
 def test_sglang_style_unset_attributes(attributes: dict[str, Any], expected: list[str]) -> None:
-    fixture = configured(DeterministicServerMixin, enable_deterministic_inference=True,
-                         device="h100", sglang_version="0.5.23", **attributes)  # fmt: skip
+    fixture = configured(
+        DeterministicServerMixin,
+        enable_deterministic_inference=True,
+        device="h100",
+        sglang_version="0.5.23",
+        **attributes,
+    )
     assert fixture.get_server_args()[:2] == expected
 
 
@@ -455,8 +666,17 @@ def popen_launch_server(
     """The command SGLang 0.5.10+'s popen_launch_server would start (sglang-rules §4)."""
     del timeout, env
     url = urlsplit(base_url)
-    return ["sglang", "serve", "--model-path", model, *(other_args or ()),
-            "--host", str(url.hostname), "--port", str(url.port)]  # fmt: skip
+    return [
+        "sglang",
+        "serve",
+        "--model-path",
+        model,
+        *(other_args or ()),
+        "--host",
+        str(url.hostname),
+        "--port",
+        str(url.port),
+    ]
 
 
 class TestMLA(DeterministicServerMixin, unittest.TestCase):
@@ -478,22 +698,41 @@ class TestMLA(DeterministicServerMixin, unittest.TestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.env = cls.get_server_env()
-        cls.command = popen_launch_server(cls.model, cls.base_url, timeout=600,
-                                          other_args=cls.get_server_args(), env=cls.env)
+        cls.command = popen_launch_server(
+            cls.model, cls.base_url, timeout=600, other_args=cls.get_server_args(), env=cls.env
+        )
 
     def test_command(self) -> None:
         assert self.command == [
-            "sglang", "serve", "--model-path", "deepseek-ai/DeepSeek-V2-Lite",
-            "--attention-backend", "triton", "--sampling-backend", "pytorch",
-            "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--disable-custom-all-reduce",
-            "--tp-size", "2", "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code",
-            "--host", "127.0.0.1", "--port", "21000",
-        ]  # fmt: skip
+            "sglang",
+            "serve",
+            "--model-path",
+            "deepseek-ai/DeepSeek-V2-Lite",
+            "--attention-backend",
+            "triton",
+            "--sampling-backend",
+            "pytorch",
+            "--enable-deterministic-inference",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+            "--disable-custom-all-reduce",
+            "--tp-size",
+            "2",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--trust-remote-code",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "21000",
+        ]
 
     def test_env(self) -> None:
-        assert self.env == {"NCCL_ALGO": "allreduce:tree",
-                            "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"}
+        assert self.env == {
+            "NCCL_ALGO": "allreduce:tree",
+            "NCCL_MAX_NCHANNELS": "8",
+            "NCCL_MIN_NCHANNELS": "8",
+        }
 
     def test_model_family_came_from_model_arch(self) -> None:
         notes = [d for d in self.get_resolution().decisions if d.field == "model"]

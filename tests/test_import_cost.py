@@ -36,7 +36,10 @@ def _loaded_after(code: str, *, env: dict[str, str] | None = None) -> list[str]:
     )
     done = subprocess.run(
         [sys.executable, "-c", code + report],
-        capture_output=True, text=True, env=environ, check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -56,12 +59,18 @@ def test_the_engine_interface_loads_nothing_heavy() -> None:
 
 @pytest.mark.parametrize(
     "code",
-    [pytest.param("import detargs\nfor name in detargs.__all__: getattr(detargs, name)",
-                  id="every-public-name"),
-     pytest.param("import detargs.fixtures, detargs.pytest_plugin, detargs.testing",
-                  id="fixtures-plugin-testing"),
-     pytest.param("import detargs.check, detargs.check.standin", id="check-package")],
-)  # fmt: skip
+    [
+        pytest.param(
+            "import detargs\nfor name in detargs.__all__: getattr(detargs, name)",
+            id="every-public-name",
+        ),
+        pytest.param(
+            "import detargs.fixtures, detargs.pytest_plugin, detargs.testing",
+            id="fixtures-plugin-testing",
+        ),
+        pytest.param("import detargs.check, detargs.check.standin", id="check-package"),
+    ],
+)
 def test_no_http_client_outside_the_check_run(code: str) -> None:
     assert set(_loaded_after(code)).isdisjoint(_CHECK_ONLY)
 
@@ -119,26 +128,87 @@ def _cli(argv: list[str]) -> str:
     "argv",
     [
         ["detect", "--device", "h100"],
-        ["resolve", "--device", "h100", "--sglang-version", "0.5.23", "--",
-         "--enable-deterministic-inference"],
+        [
+            "resolve",
+            "--device",
+            "h100",
+            "--sglang-version",
+            "0.5.23",
+            "--",
+            "--enable-deterministic-inference",
+        ],
         ["resolve", "--device", "h100", "--", "--enable-deterministic-inference"],
-        ["resolve", "--device", "b200x2", "--format", "json", "--", "--tp-size", "2",
-         "--enable-deterministic-inference", "--log-level", "debug"],
-        ["resolve", "--device", "h100", "--on-conflict", "override", "--format", "shell", "--",
-         "--enable-deterministic-inference", "--sampling-backend", "flashinfer"],
-        ["explain", "--device", "h200", "--sglang-version", "0.5.10", "--",
-         "--enable-deterministic-inference", "--cuda-graph-max-bs", "8"],
+        [
+            "resolve",
+            "--device",
+            "b200x2",
+            "--format",
+            "json",
+            "--",
+            "--tp-size",
+            "2",
+            "--enable-deterministic-inference",
+            "--log-level",
+            "debug",
+        ],
+        [
+            "resolve",
+            "--device",
+            "h100",
+            "--on-conflict",
+            "override",
+            "--format",
+            "shell",
+            "--",
+            "--enable-deterministic-inference",
+            "--sampling-backend",
+            "flashinfer",
+        ],
+        [
+            "explain",
+            "--device",
+            "h200",
+            "--sglang-version",
+            "0.5.10",
+            "--",
+            "--enable-deterministic-inference",
+            "--cuda-graph-max-bs",
+            "8",
+        ],
         ["launch", "--dry-run", "--device", "h100", "--", "--enable-deterministic-inference"],
         ["detect", "--device", "h100x2", "--json"],
-        ["plan", "--device", "h100x8", "--sglang-version", "0.5.23", "--nnodes", "2", "--",
-         "--enable-deterministic-inference", "--tp-size", "16"],
+        [
+            "plan",
+            "--device",
+            "h100x8",
+            "--sglang-version",
+            "0.5.23",
+            "--nnodes",
+            "2",
+            "--",
+            "--enable-deterministic-inference",
+            "--tp-size",
+            "16",
+        ],
         ["profiles"],
         ["completion", "bash"],
         ["flags", "--sglang-version", "0.5.23", "tp-size"],
     ],
-    ids=["detect", "resolve-pinned-version", "resolve", "resolve-json-tp", "resolve-override",
-         "explain", "launch", "detect-json", "plan", "profiles", "completion", "flags"],
-)  # fmt: skip
+    ids=[
+        "detect",
+        "resolve-pinned-version",
+        "resolve",
+        "resolve-json-tp",
+        "resolve-override",
+        "explain",
+        "launch",
+        "detect-json",
+        "plan",
+        "profiles",
+        "completion",
+        "flags",
+    ],
+)
 def test_the_cli_with_a_profile_imports_no_pynvml_torch_nor_pydantic(argv: list[str]) -> None:
     # pydantic's import and schema building cost more than the rest of a cold
     # `detargs resolve`; the CLI runs on the plain record (detargs.sglang._values) instead
@@ -187,36 +257,53 @@ def test_reading_a_saved_device_report_is_where_pydantic_comes_in(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("scheduler", "hostlist"),
-    [pytest.param({"LWS_WORKER_INDEX": "1", "LWS_GROUP_SIZE": "2", "LWS_LEADER_ADDRESS": "l"},
-                  False, id="lws"),
-     pytest.param({"SLURM_NODEID": "1", "SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "n[1-2]"},
-                  True, id="slurm")],
-)  # fmt: skip
+    [
+        pytest.param(
+            {"LWS_WORKER_INDEX": "1", "LWS_GROUP_SIZE": "2", "LWS_LEADER_ADDRESS": "l"},
+            False,
+            id="lws",
+        ),
+        pytest.param(
+            {"SLURM_NODEID": "1", "SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "n[1-2]"},
+            True,
+            id="slurm",
+        ),
+    ],
+)
 def test_a_node_launch_from_a_plan_imports_no_pynvml_nor_pydantic(
     tmp_path: Path, scheduler: dict[str, str], hostlist: bool
 ) -> None:
     from detargs import from_argv, make_plan
 
     plan = tmp_path / "plan.json"
-    make_plan(from_argv(["--enable-deterministic-inference", "--tp-size", "16"], "0.5.23"),
-              nnodes=2, device="h100x8", sglang_version="0.5.23").write(plan)  # fmt: skip
+    make_plan(
+        from_argv(["--enable-deterministic-inference", "--tp-size", "16"], "0.5.23"),
+        nnodes=2,
+        device="h100x8",
+        sglang_version="0.5.23",
+    ).write(plan)
     site = tmp_path / "site"
     (site / "sglang-0.5.23.dist-info").mkdir(parents=True)
-    (site / "sglang-0.5.23.dist-info" / "METADATA").write_text("Version: 0.5.23\n\n",
-                                                                encoding="utf-8")
-    code = (f"import sys\nsys.path.append({str(site)!r})\nimport os\n"
-            "os.environ['DETARGS_DEVICE'] = 'h100x8'\n"
-            + _cli(["launch", "--plan", str(plan), "--dry-run"]))  # fmt: skip
+    (site / "sglang-0.5.23.dist-info" / "METADATA").write_text(
+        "Version: 0.5.23\n\n", encoding="utf-8"
+    )
+    code = (
+        f"import sys\nsys.path.append({str(site)!r})\nimport os\n"
+        "os.environ['DETARGS_DEVICE'] = 'h100x8'\n"
+        + _cli(["launch", "--plan", str(plan), "--dry-run"])
+    )
     env = {**os.environ, **scheduler}
     report = (
         "\nimport json as _json, sys as _sys\n"
         "print(_json.dumps([m for m in ('pynvml', 'torch', 'pydantic', 'hostlist') "
         "if m in _sys.modules]))\n"
     )
-    env["PYTHONPATH"] = os.pathsep.join([_SRC, *filter(None, env.get("PYTHONPATH", "")
-                                                       .split(os.pathsep))])  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code + report], capture_output=True,
-                          text=True, env=env, check=False)  # fmt: skip
+    env["PYTHONPATH"] = os.pathsep.join(
+        [_SRC, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code + report], capture_output=True, text=True, env=env, check=False
+    )
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded == (["hostlist"] if hostlist else [])

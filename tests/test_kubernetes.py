@@ -25,8 +25,11 @@ PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
 
 def manifest() -> dict[str, Any]:
     text = PAGE.read_text(encoding="utf-8")
-    match = re.search(r"<!-- run by: tests/test_kubernetes.py -->\n```yaml\n(.*?)^```", text,
-                      re.MULTILINE | re.DOTALL)  # fmt: skip
+    match = re.search(
+        r"<!-- run by: tests/test_kubernetes.py -->\n```yaml\n(.*?)^```",
+        text,
+        re.MULTILINE | re.DOTALL,
+    )
     assert match is not None
     data: dict[str, Any] = yaml.safe_load(match.group(1))
     return data
@@ -54,27 +57,37 @@ def test_each_pod_runs_detargs_launch_with_the_mounted_plan(role: str) -> None:
 
 def test_the_group_size_is_the_plan_node_count_and_each_pod_gets_its_rank() -> None:
     group = manifest()["spec"]["leaderWorkerTemplate"]
-    command = re.search(r"^\$ (detargs plan .*)$", PAGE.read_text(encoding="utf-8"),
-                        re.MULTILINE)  # fmt: skip
+    command = re.search(r"^\$ (detargs plan .*)$", PAGE.read_text(encoding="utf-8"), re.MULTILINE)
     assert command is not None
     words = command.group(1).split()
     nnodes = int(words[words.index("--nnodes") + 1])
     assert group["size"] == nnodes
-    gpus = int(group["leaderTemplate"]["spec"]["containers"][0]["resources"]["limits"][
-        "nvidia.com/gpu"])
+    gpus = int(
+        group["leaderTemplate"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
+    )
     target = target_version("0.5.23")
     args, _ = read_values(words[words.index("--") + 1 :], target)
     plan = make_plan(args, nnodes=nnodes, device=f"h100x{gpus}", sglang_version=target)
     argvs = []
     for index in range(group["size"]):
-        lws = {"LWS_WORKER_INDEX": str(index), "LWS_GROUP_SIZE": str(group["size"]),
-               "LWS_LEADER_ADDRESS": "sglang-0.sglang.default"}  # fmt: skip
+        lws = {
+            "LWS_WORKER_INDEX": str(index),
+            "LWS_GROUP_SIZE": str(group["size"]),
+            "LWS_LEADER_ADDRESS": "sglang-0.sglang.default",
+        }
         placement = node_placement(lws)
         assert placement is not None
         assert placement.source == "lws"
         argvs.append(plan.launch_for_node(placement).argv)
     assert [argv[-6:] for argv in argvs] == [
-        ("--nnodes", "2", "--node-rank", str(index), "--dist-init-addr",
-         "sglang-0.sglang.default:50000") for index in range(2)
-    ]  # fmt: skip
+        (
+            "--nnodes",
+            "2",
+            "--node-rank",
+            str(index),
+            "--dist-init-addr",
+            "sglang-0.sglang.default:50000",
+        )
+        for index in range(2)
+    ]
     assert {argv[:-6] for argv in argvs} == {plan.argv}

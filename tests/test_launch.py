@@ -25,9 +25,18 @@ from detargs.resolution import Resolution, resolve
 
 STANDIN = Path(__file__).with_name("standin_launcher.py")
 SRC = Path(detargs.__file__).resolve().parent.parent
-TP2_ARGV = ["--attention-backend", "fa3", "--sampling-backend", "pytorch",
-            "--enable-deterministic-inference", "--cuda-graph-backend-prefill", "disabled",
-         "--disable-custom-all-reduce", "--tp-size", "2"]
+TP2_ARGV = [
+    "--attention-backend",
+    "fa3",
+    "--sampling-backend",
+    "pytorch",
+    "--enable-deterministic-inference",
+    "--cuda-graph-backend-prefill",
+    "disabled",
+    "--disable-custom-all-reduce",
+    "--tp-size",
+    "2",
+]
 TP2_ENV = {"NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8", "NCCL_MIN_NCHANNELS": "8"}
 _OURS = ("NCCL_", "SGLANG_", "DETARGS_")
 
@@ -52,11 +61,26 @@ def recorded(out: Path) -> dict[str, Any]:
 def detargs_launch(
     out: Path, env: Mapping[str, str], *options: str
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "detargs.cli", "launch", "--launcher", launcher(out),
-               "--device", "h100x2", "--sglang-version", "0.5.23", *options,
-               "--", "--tp-size", "2", "--enable-deterministic-inference"]  # fmt: skip
-    return subprocess.run(command, env=dict(env), capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "detargs.cli",
+        "launch",
+        "--launcher",
+        launcher(out),
+        "--device",
+        "h100x2",
+        "--sglang-version",
+        "0.5.23",
+        *options,
+        "--",
+        "--tp-size",
+        "2",
+        "--enable-deterministic-inference",
+    ]
+    return subprocess.run(
+        command, env=dict(env), capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_launch_execs_the_launcher_with_argv_and_merged_env(tmp_path: Path) -> None:
@@ -73,10 +97,20 @@ def test_launch_execs_the_launcher_with_argv_and_merged_env(tmp_path: Path) -> N
 def test_launch_replaces_the_detargs_process() -> None:
     # exec, not a child: the launcher runs with detargs' pid and its exit status is final
     reports_pid = "import os, sys; sys.exit(os.getpid() % 200 + 7)"
-    command = [sys.executable, "-m", "detargs.cli", "launch", "--launcher",
-               shlex.join([sys.executable, "-c", reports_pid]),
-               "--device", "h100", "--sglang-version", "0.5.23", "--",
-               "--enable-deterministic-inference"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "detargs.cli",
+        "launch",
+        "--launcher",
+        shlex.join([sys.executable, "-c", reports_pid]),
+        "--device",
+        "h100",
+        "--sglang-version",
+        "0.5.23",
+        "--",
+        "--enable-deterministic-inference",
+    ]
     process = subprocess.Popen(command, env=child_environment())
     assert process.wait(timeout=60) == process.pid % 200 + 7
 
@@ -100,11 +134,24 @@ def test_launch_with_override_replaces_the_inherited_variable(tmp_path: Path) ->
 
 def test_launch_a_launcher_that_does_not_exist_exits_2(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "detargs.cli", "launch", "--launcher",
-         str(tmp_path / "no-such-launcher"), "--device", "h100", "--",
-         "--enable-deterministic-inference"],
-        env=child_environment(), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "detargs.cli",
+            "launch",
+            "--launcher",
+            str(tmp_path / "no-such-launcher"),
+            "--device",
+            "h100",
+            "--",
+            "--enable-deterministic-inference",
+        ],
+        env=child_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "cannot run the launcher" in result.stderr
     assert "check --launcher" in result.stderr
@@ -117,9 +164,22 @@ def test_dry_run_prints_the_command_and_runs_nothing(
     for name in TP2_ENV:
         monkeypatch.delenv(name, raising=False)  # read for conflicts
     out = tmp_path / "launch.json"
-    code = main(["launch", "--dry-run", "--launcher", launcher(out), "--device", "h100x2",
-                 "--sglang-version", "0.5.23", "--", "--tp-size", "2",
-                 "--enable-deterministic-inference"])  # fmt: skip
+    code = main(
+        [
+            "launch",
+            "--dry-run",
+            "--launcher",
+            launcher(out),
+            "--device",
+            "h100x2",
+            "--sglang-version",
+            "0.5.23",
+            "--",
+            "--tp-size",
+            "2",
+            "--enable-deterministic-inference",
+        ]
+    )
     stdout, stderr = capsys.readouterr()
     assert (code, stderr) == (0, "")
     assert stdout == (
@@ -135,9 +195,22 @@ def test_the_dry_run_line_runs_in_a_shell_as_printed(
     for name in TP2_ENV:
         monkeypatch.delenv(name, raising=False)
     out = tmp_path / "launch.json"
-    main(["launch", "--dry-run", "--launcher", launcher(out), "--device", "h100x2",
-          "--sglang-version", "0.5.23", "--", "--tp-size", "2",
-          "--enable-deterministic-inference"])  # fmt: skip
+    main(
+        [
+            "launch",
+            "--dry-run",
+            "--launcher",
+            launcher(out),
+            "--device",
+            "h100x2",
+            "--sglang-version",
+            "0.5.23",
+            "--",
+            "--tp-size",
+            "2",
+            "--enable-deterministic-inference",
+        ]
+    )
     line = capsys.readouterr().out.strip()
     # the shell line is data here: split it as sh would and run it without a shell
     words = shlex.split(line)

@@ -39,8 +39,13 @@ SCRIPT = Path(sys.executable).parent / "detargs"
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DETARGS_DEVICE", "CUDA_VISIBLE_DEVICES", "NCCL_ALGO",
-                 "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"):  # fmt: skip
+    for name in (
+        "DETARGS_DEVICE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_ALGO",
+        "NCCL_MIN_NCHANNELS",
+        "NCCL_MAX_NCHANNELS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -79,10 +84,18 @@ PIPED = {
 def test_defect1_a_reader_that_leaves_early_ends_the_command_quietly(words: list[str]) -> None:
     # `detargs … | head -1` and `| true`: the reader closes the pipe without reading it all
     for readers in ("head -1", "true"):
-        line = f"{shlex.join([*detargs_command(), *words])} | {readers}; " \
-               "echo \"rc=${PIPESTATUS[0]}\" >&2"
-        done = subprocess.run(["bash", "-c", line], env=child_env(), capture_output=True,
-                              text=True, timeout=60, check=False)  # fmt: skip
+        line = (
+            f"{shlex.join([*detargs_command(), *words])} | {readers}; "
+            'echo "rc=${PIPESTATUS[0]}" >&2'
+        )
+        done = subprocess.run(
+            ["bash", "-c", line],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         status = done.stderr.strip().splitlines()[-1]
         assert "Traceback" not in done.stderr, done.stderr
         assert "Exception ignored" not in done.stderr, done.stderr
@@ -97,8 +110,9 @@ def test_defect1_a_long_output_into_a_closed_pipe_exits_141() -> None:
     read_end, write_end = os.pipe()
     # a one-page pipe: the listing cannot fit before the reader leaves, so EPIPE is certain
     fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
-    process = subprocess.Popen([*detargs_command(), "flags"], stdout=write_end,
-                               stderr=subprocess.PIPE, env=child_env())  # fmt: skip
+    process = subprocess.Popen(
+        [*detargs_command(), "flags"], stdout=write_end, stderr=subprocess.PIPE, env=child_env()
+    )
     os.close(write_end)
     with os.fdopen(read_end, "rb") as reader:
         reader.readline()
@@ -107,17 +121,27 @@ def test_defect1_a_long_output_into_a_closed_pipe_exits_141() -> None:
     assert err == b""
 
 
-@pytest.mark.parametrize("words", [pytest.param(PIPED[k], id=k) for k in ("resolve-json",
-                                                                          "flags", "help")])
+@pytest.mark.parametrize(
+    "words", [pytest.param(PIPED[k], id=k) for k in ("resolve-json", "flags", "help")]
+)
 def test_defect1_a_full_disk_is_one_line_naming_the_output(words: list[str]) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
     with open("/dev/full", "w") as full:
-        done = subprocess.run([*detargs_command(), *words], stdout=full, stderr=subprocess.PIPE,
-                              env=child_env(), text=True, timeout=60, check=False)  # fmt: skip
+        done = subprocess.run(
+            [*detargs_command(), *words],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=child_env(),
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 1
-    assert done.stderr == ("detargs: error: cannot write to standard output: No space left on "
-                           "device; the output is incomplete\n")
+    assert done.stderr == (
+        "detargs: error: cannot write to standard output: No space left on "
+        "device; the output is incomplete\n"
+    )
 
 
 class FailingStdout(io.TextIOBase):
@@ -143,18 +167,32 @@ class FailingStdout(io.TextIOBase):
 
 
 INVOCATION_PARTS = st.one_of(
-    st.tuples(st.sampled_from(["resolve", "explain"]),
-              st.sampled_from(["h100", "b200x2", "t4", "nope"]),
-              st.sampled_from([None, "0.5.10", "0.5.23", "0.6"]),
-              st.sampled_from([None, "json", "shell", "argv", "text"]),
-              st.lists(st.sampled_from([DET, "--tp", "2", "--model-path", "m", "--log-level",
-                                        "debug", "--tp-size", "x"]), max_size=6)),
-    st.tuples(st.just("launch"), st.sampled_from(["h100", "h100x2"]), st.just(None),
-              st.sampled_from([None, "json", "shell"]), st.just([DET])),
-    st.tuples(st.sampled_from(["detect", "flags", "profiles", "completion", "--help",
-                               "--version"]),
-              st.sampled_from(["h100", "b200x8"]), st.sampled_from([None, "0.5.14"]),
-              st.sampled_from([None, "json"]), st.sampled_from([[], ["tp"], ["bash"]])),
+    st.tuples(
+        st.sampled_from(["resolve", "explain"]),
+        st.sampled_from(["h100", "b200x2", "t4", "nope"]),
+        st.sampled_from([None, "0.5.10", "0.5.23", "0.6"]),
+        st.sampled_from([None, "json", "shell", "argv", "text"]),
+        st.lists(
+            st.sampled_from(
+                [DET, "--tp", "2", "--model-path", "m", "--log-level", "debug", "--tp-size", "x"]
+            ),
+            max_size=6,
+        ),
+    ),
+    st.tuples(
+        st.just("launch"),
+        st.sampled_from(["h100", "h100x2"]),
+        st.just(None),
+        st.sampled_from([None, "json", "shell"]),
+        st.just([DET]),
+    ),
+    st.tuples(
+        st.sampled_from(["detect", "flags", "profiles", "completion", "--help", "--version"]),
+        st.sampled_from(["h100", "b200x8"]),
+        st.sampled_from([None, "0.5.14"]),
+        st.sampled_from([None, "json"]),
+        st.sampled_from([[], ["tp"], ["bash"]]),
+    ),
 )
 
 
@@ -178,8 +216,11 @@ def invocation(parts: tuple[Any, ...]) -> list[str]:
     return words
 
 
-@given(parts=INVOCATION_PARTS, number=st.sampled_from([errno.EPIPE, errno.ENOSPC]),
-       after=st.integers(0, 3))
+@given(
+    parts=INVOCATION_PARTS,
+    number=st.sampled_from([errno.EPIPE, errno.ENOSPC]),
+    after=st.integers(0, 3),
+)
 def test_defect1_property_no_invocation_ends_in_a_traceback_when_stdout_fails(
     parts: tuple[Any, ...], number: int, after: int
 ) -> None:
@@ -195,28 +236,40 @@ def test_defect1_property_no_invocation_ends_in_a_traceback_when_stdout_fails(
             assert "cannot write" not in err
         else:
             assert code == 1
-            assert err.endswith("detargs: error: cannot write to standard output: No space "
-                                "left on device; the output is incomplete\n")
+            assert err.endswith(
+                "detargs: error: cannot write to standard output: No space "
+                "left on device; the output is incomplete\n"
+            )
     else:
         assert code in (0, 2, 3), err
 
 
 def test_defect1_a_closed_stdout_is_an_error_not_a_silent_success() -> None:
-    done = subprocess.run(["bash", "-c", shlex.join([*detargs_command(), *PIPED["resolve-json"]])
-                           + " >&-"], env=child_env(), capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", shlex.join([*detargs_command(), *PIPED["resolve-json"]]) + " >&-"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
-    assert done.stderr == ("detargs: error: cannot write to standard output: it is closed; "
-                           "the output is incomplete\n")
+    assert done.stderr == (
+        "detargs: error: cannot write to standard output: it is closed; the output is incomplete\n"
+    )
 
 
 # --- defect 2 and 13: the pytest options reach the mixin; a bad one stops at start-up ---
 
+
 def _inner(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     from importlib.metadata import entry_points
 
-    plugin = () if [ep for ep in entry_points(group="pytest11") if ep.name == "detargs"] else (
-        "-p", "detargs.pytest_plugin")  # fmt: skip
+    plugin = (
+        ()
+        if [ep for ep in entry_points(group="pytest11") if ep.name == "detargs"]
+        else ("-p", "detargs.pytest_plugin")
+    )
     return pytester.runpytest_inprocess("-p", "no:cacheprovider", *plugin, *args)
 
 
@@ -264,19 +317,32 @@ def test_defect2_the_options_do_not_outlive_the_session(pytester: pytest.Pyteste
 @pytest.mark.parametrize(
     ("args", "option", "message"),
     [
-        pytest.param(("--detargs-device", "h10"), "--detargs-device 'h10'",
-                     "unknown device 'h10': did you mean h100", id="profile"),
-        pytest.param(("--detargs-device", "/nonexistent/node.json"),
-                     "--detargs-device '/nonexistent/node.json'", "no such file", id="json"),
-        pytest.param(("--detargs-sglang-version", "latest"), "--detargs-sglang-version",
-                     "'latest' is not a version", id="version"),
+        pytest.param(
+            ("--detargs-device", "h10"),
+            "--detargs-device 'h10'",
+            "unknown device 'h10': did you mean h100",
+            id="profile",
+        ),
+        pytest.param(
+            ("--detargs-device", "/nonexistent/node.json"),
+            "--detargs-device '/nonexistent/node.json'",
+            "no such file",
+            id="json",
+        ),
+        pytest.param(
+            ("--detargs-sglang-version", "latest"),
+            "--detargs-sglang-version",
+            "'latest' is not a version",
+            id="version",
+        ),
     ],
 )
 def test_defect13_a_bad_option_is_a_usage_error_at_start_up(
     pytester: pytest.Pytester, args: tuple[str, ...], option: str, message: str
 ) -> None:
-    pytester.makepyfile("def test_a(detargs_device):\n    pass\n"
-                        "def test_b(detargs_device):\n    pass\n")  # fmt: skip
+    pytester.makepyfile(
+        "def test_a(detargs_device):\n    pass\ndef test_b(detargs_device):\n    pass\n"
+    )
     result = _inner(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
@@ -296,16 +362,31 @@ def _fixture(**attributes: Any) -> type[DeterministicServerMixin]:
 @pytest.mark.parametrize(
     ("attributes", "names"),
     [
-        pytest.param({"tp_size": 2, "extra_args": ["--tp-size", "4"], "device": "h100x4"},
-                     ["tp_size = 2 (class attribute)", "--tp-size 4 (extra_args)"], id="tp-size"),
-        pytest.param({"attention_backend": "fa3", "extra_args": ["--attention-backend", "triton"]},
-                     ["attention_backend = 'fa3'", "--attention-backend 'triton'"], id="backend"),
-        pytest.param({"model": "org/a", "extra_args": ["--model-path", "org/b"]},
-                     ["model = 'org/a'", "--model-path 'org/b'"], id="model-path"),
-        pytest.param({"mem_fraction_static": 0.7, "extra_args": ["--mem-fraction-static", "0.8"]},
-                     ["mem_fraction_static = 0.7", "--mem-fraction-static 0.8"], id="mem-fraction"),
-        pytest.param({"cuda_graph_max_bs": 8, "extra_args": ["--cuda-graph-max-bs-decode", "16"]},
-                     ["cuda_graph_max_bs = 8", "--cuda-graph-max-bs-decode 16"], id="graph-sizes"),
+        pytest.param(
+            {"tp_size": 2, "extra_args": ["--tp-size", "4"], "device": "h100x4"},
+            ["tp_size = 2 (class attribute)", "--tp-size 4 (extra_args)"],
+            id="tp-size",
+        ),
+        pytest.param(
+            {"attention_backend": "fa3", "extra_args": ["--attention-backend", "triton"]},
+            ["attention_backend = 'fa3'", "--attention-backend 'triton'"],
+            id="backend",
+        ),
+        pytest.param(
+            {"model": "org/a", "extra_args": ["--model-path", "org/b"]},
+            ["model = 'org/a'", "--model-path 'org/b'"],
+            id="model-path",
+        ),
+        pytest.param(
+            {"mem_fraction_static": 0.7, "extra_args": ["--mem-fraction-static", "0.8"]},
+            ["mem_fraction_static = 0.7", "--mem-fraction-static 0.8"],
+            id="mem-fraction",
+        ),
+        pytest.param(
+            {"cuda_graph_max_bs": 8, "extra_args": ["--cuda-graph-max-bs-decode", "16"]},
+            ["cuda_graph_max_bs = 8", "--cuda-graph-max-bs-decode 16"],
+            id="graph-sizes",
+        ),
     ],
 )
 def test_defect3_a_clash_with_extra_args_names_both_places(
@@ -326,8 +407,9 @@ def test_defect3_the_same_value_in_both_places_is_no_clash() -> None:
 @pytest.mark.parametrize(
     ("name", "suggestion"),
     [
-        pytest.param("enable_determinstic_inference", "enable_deterministic_inference",
-                     id="deterministic"),
+        pytest.param(
+            "enable_determinstic_inference", "enable_deterministic_inference", id="deterministic"
+        ),
         pytest.param("attention_backed", "attention_backend", id="backend"),
         pytest.param("sglang_verison", "sglang_version", id="setting"),
         pytest.param("extra_arg", "extra_args", id="extra-args"),
@@ -336,8 +418,11 @@ def test_defect3_the_same_value_in_both_places_is_no_clash() -> None:
 def test_defect4_a_misspelt_attribute_is_refused_with_did_you_mean(
     name: str, suggestion: str
 ) -> None:
-    with pytest.raises(InvalidArgsError, match=rf"TestServer\.{name} is not a launch argument "
-                       rf"the mixin reads, so it would be ignored: did you mean {suggestion}\?"):
+    with pytest.raises(
+        InvalidArgsError,
+        match=rf"TestServer\.{name} is not a launch argument "
+        rf"the mixin reads, so it would be ignored: did you mean {suggestion}\?",
+    ):
         _fixture(**{name: "x"}).get_server_args()
 
 
@@ -346,29 +431,40 @@ def test_defect4_a_misspelt_attribute_is_refused_with_did_you_mean(
     [
         pytest.param("pp_size", 2, "--pp-size", id="pp-size-not-tp-size"),
         pytest.param("ep_size", 8, "--ep-size", id="ep-size-not-tp-size"),
-        pytest.param("mm_attention_backend", "fa3", "--mm-attention-backend",
-                     id="mm-backend-not-attention-backend"),
+        pytest.param(
+            "mm_attention_backend",
+            "fa3",
+            "--mm-attention-backend",
+            id="mm-backend-not-attention-backend",
+        ),
     ],
 )
 def test_an_sglang_flag_as_an_attribute_is_pointed_at_extra_args(
     name: str, value: object, flag: str
 ) -> None:
-    with pytest.raises(InvalidArgsError, match=rf"TestServer\.{name} is not a launch argument "
-                       rf"the mixin reads, so it would be ignored; {flag} is an SGLang flag: "
-                       rf"pass it in extra_args, as in extra_args = \['{flag}', '{value}'\]"):
+    with pytest.raises(
+        InvalidArgsError,
+        match=rf"TestServer\.{name} is not a launch argument "
+        rf"the mixin reads, so it would be ignored; {flag} is an SGLang flag: "
+        rf"pass it in extra_args, as in extra_args = \['{flag}', '{value}'\]",
+    ):
         _fixture(**{name: value}).get_server_args()
 
 
 def test_defect4_other_attributes_of_a_test_class_are_left_alone() -> None:
-    fixture = _fixture(base_url="http://127.0.0.1:21000", timeout=600, process=None,
-                       helper=lambda: None)
+    fixture = _fixture(
+        base_url="http://127.0.0.1:21000", timeout=600, process=None, helper=lambda: None
+    )
     assert fixture.get_server_args()[:2] == ["--attention-backend", "fa3"]
 
 
 def test_defect10_extra_args_as_one_string_says_split_it() -> None:
-    with pytest.raises(InvalidArgsError, match=r"TestServer\.extra_args is one string "
-                       r"\('--log-level debug'\); split it into argv words: extra_args = "
-                       r"\['--log-level', 'debug'\]"):
+    with pytest.raises(
+        InvalidArgsError,
+        match=r"TestServer\.extra_args is one string "
+        r"\('--log-level debug'\); split it into argv words: extra_args = "
+        r"\['--log-level', 'debug'\]",
+    ):
         _fixture(extra_args="--log-level debug").get_server_args()
 
 
@@ -378,12 +474,15 @@ def test_defect10_extra_args_as_one_string_says_split_it() -> None:
 def test_defect5_a_misspelt_model_arch_warns_with_did_you_mean(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run(capsys, "resolve", *H100, "--model-arch", "DeepSeekV2ForCausalLM",
-                         "--", DET)
+    code, out, err = run(
+        capsys, "resolve", *H100, "--model-arch", "DeepSeekV2ForCausalLM", "--", DET
+    )
     assert code == 0
     assert out.startswith("--attention-backend fa3")
-    assert ("detargs: warning: --model-arch DeepSeekV2ForCausalLM is not an architecture the "
-            "rules know: did you mean DeepseekV2ForCausalLM?") in err
+    assert (
+        "detargs: warning: --model-arch DeepSeekV2ForCausalLM is not an architecture the "
+        "rules know: did you mean DeepseekV2ForCausalLM?"
+    ) in err
 
 
 @pytest.mark.parametrize("arch", ["Qwen2ForCausalLM", "DeepseekV2ForCausalLM"])
@@ -398,8 +497,12 @@ def test_defect5_a_known_or_unrelated_architecture_is_not_warned(
 
 
 def test_defect7_resolve_reads_argv_for_the_release_it_resolves_for() -> None:
-    launch = resolve([DET, "--disable-piecewise-cuda-graph", "--tp", "2"],
-                     device="h100x2", sglang_version="0.5.10", environ={})  # fmt: skip
+    launch = resolve(
+        [DET, "--disable-piecewise-cuda-graph", "--tp", "2"],
+        device="h100x2",
+        sglang_version="0.5.10",
+        environ={},
+    )
     assert launch.sglang_version == "0.5.10"
     assert "--disable-piecewise-cuda-graph" in launch.argv
     assert launch.argv[-2:] == ("--tensor-parallel-size", "2")
@@ -421,15 +524,24 @@ def test_defect7_one_string_is_refused_with_split_it() -> None:
 @pytest.mark.parametrize(
     ("words", "message"),
     [
-        pytest.param(("resolve", *H100, "--dry-run", "--", DET),
-                     "--dry-run is an option of `detargs launch`, not of `detargs resolve`",
-                     id="resolve-dry-run"),
-        pytest.param(("flags", "--json"), "--json is an option of `detargs detect`, "
-                     "`detargs profiles` and `detargs check`, not of `detargs flags`",
-                     id="flags-json"),
-        pytest.param(("detect", "--format", "json"), "--format is an option of `detargs "
-                     "resolve`, `detargs explain` and `detargs launch`, not of `detargs "
-                     "detect`", id="detect-format"),
+        pytest.param(
+            ("resolve", *H100, "--dry-run", "--", DET),
+            "--dry-run is an option of `detargs launch`, not of `detargs resolve`",
+            id="resolve-dry-run",
+        ),
+        pytest.param(
+            ("flags", "--json"),
+            "--json is an option of `detargs detect`, "
+            "`detargs profiles` and `detargs check`, not of `detargs flags`",
+            id="flags-json",
+        ),
+        pytest.param(
+            ("detect", "--format", "json"),
+            "--format is an option of `detargs "
+            "resolve`, `detargs explain` and `detargs launch`, not of `detargs "
+            "detect`",
+            id="detect-format",
+        ),
     ],
 )
 def test_defect8_another_commands_option_says_which_command_has_it(
@@ -475,24 +587,33 @@ def test_defect9_a_prefix_the_parser_accepts_shows_its_flag(
 ) -> None:
     code, out, err = run(capsys, "flags", "--sglang-version", "0.5.23", "tp")
     assert code == 0
-    assert err == ("detargs: note: --tp is not a flag of its own: SGLang 0.5.23's parser reads "
-                   "it as --tp-size, a unique prefix\n")
+    assert err == (
+        "detargs: note: --tp is not a flag of its own: SGLang 0.5.23's parser reads "
+        "it as --tp-size, a unique prefix\n"
+    )
     assert "dest=tp_size" in out
 
 
 def test_defect9_a_typo_gets_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "flags", "atention-backend")
     assert code == 2
-    assert err.startswith("detargs: error: --atention-backend is in no catalogued SGLang "
-                          "release: did you mean --attention-backend")
+    assert err.startswith(
+        "detargs: error: --atention-backend is in no catalogued SGLang "
+        "release: did you mean --attention-backend"
+    )
 
 
 # --- defect 11: Ctrl-C ------------------------------------------------------------------
 
 
 def _interrupted(code: str) -> subprocess.CompletedProcess[str]:
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=child_env(), text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+        text=True,
+    )
     assert process.stderr is not None
     assert process.stderr.readline() == "ready\n"  # the child is inside the slow step
     process.send_signal(signal.SIGINT)
@@ -551,21 +672,46 @@ def test_defect11_the_console_script_is_the_guarded_entry() -> None:
 
 
 def test_defect12_warnings_never_reach_stdout_when_stderr_is_closed() -> None:
-    words = ["resolve", "--device", "h100", "--sglang-version", "0.6", "--", DET, "--tp", "1",
-             "--tp", "1"]  # an uncatalogued version: a warning and a note to print
+    words = [
+        "resolve",
+        "--device",
+        "h100",
+        "--sglang-version",
+        "0.6",
+        "--",
+        DET,
+        "--tp",
+        "1",
+        "--tp",
+        "1",
+    ]  # an uncatalogued version: a warning and a note to print
     line = shlex.join([*detargs_command(), *words]) + " 2>&-"
-    done = subprocess.run(["bash", "-c", line], env=child_env(), capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", line],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0
-    assert done.stdout == ("--attention-backend fa3 --sampling-backend pytorch "
-                           "--enable-deterministic-inference --cuda-graph-backend-prefill "
-                           "disabled --tp-size 1\n")
+    assert done.stdout == (
+        "--attention-backend fa3 --sampling-backend pytorch "
+        "--enable-deterministic-inference --cuda-graph-backend-prefill "
+        "disabled --tp-size 1\n"
+    )
 
 
 def test_defect12_errors_never_reach_stdout_when_stderr_is_closed() -> None:
     line = shlex.join([*detargs_command(), "resolve", "--device", "h10", "--", DET]) + " 2>&-"
-    done = subprocess.run(["bash", "-c", line], env=child_env(), capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", line],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (done.returncode, done.stdout) == (3, "")
 
 
@@ -581,25 +727,37 @@ def test_defect14_a_float_value_reads_a_float(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("words", "message"),
     [
-        pytest.param(("resolve", "--device", "h100", "--device", "b200"),
-                     "--device is given twice (--device h100, then --device b200): give it once",
-                     id="device"),
-        pytest.param(("explain", "--sglang-version", "0.5.10", "--sglang-version", "0.5.23"),
-                     "--sglang-version is given twice (--sglang-version 0.5.10, then "
-                     "--sglang-version 0.5.23): give it once", id="sglang-version"),
-        pytest.param(("resolve", "--format", "json", "--format", "shell"),
-                     "--format is given twice (--format json, then --format shell): give it "
-                     "once", id="format"),
-        pytest.param(("plan", "--device", "h100x8", "--nnodes", "4", "--nnodes", "2"),
-                     "--nnodes is given twice (--nnodes 4, then --nnodes 2): give it once",
-                     id="plan-nnodes"),
-        pytest.param(("launch", "--plan", "a.json", "--plan", "b.json"),
-                     "--plan is given twice (--plan a.json, then --plan b.json): give it once",
-                     id="launch-plan"),
-        pytest.param(("plan", "--device", "h100x8", "--nnodes", "2", "--dist-port", "1",
-                      "--dist-port", "2"),
-                     "--dist-port is given twice (--dist-port 1, then --dist-port 2): give it "
-                     "once", id="plan-dist-port"),
+        pytest.param(
+            ("resolve", "--device", "h100", "--device", "b200"),
+            "--device is given twice (--device h100, then --device b200): give it once",
+            id="device",
+        ),
+        pytest.param(
+            ("explain", "--sglang-version", "0.5.10", "--sglang-version", "0.5.23"),
+            "--sglang-version is given twice (--sglang-version 0.5.10, then "
+            "--sglang-version 0.5.23): give it once",
+            id="sglang-version",
+        ),
+        pytest.param(
+            ("resolve", "--format", "json", "--format", "shell"),
+            "--format is given twice (--format json, then --format shell): give it once",
+            id="format",
+        ),
+        pytest.param(
+            ("plan", "--device", "h100x8", "--nnodes", "4", "--nnodes", "2"),
+            "--nnodes is given twice (--nnodes 4, then --nnodes 2): give it once",
+            id="plan-nnodes",
+        ),
+        pytest.param(
+            ("launch", "--plan", "a.json", "--plan", "b.json"),
+            "--plan is given twice (--plan a.json, then --plan b.json): give it once",
+            id="launch-plan",
+        ),
+        pytest.param(
+            ("plan", "--device", "h100x8", "--nnodes", "2", "--dist-port", "1", "--dist-port", "2"),
+            "--dist-port is given twice (--dist-port 1, then --dist-port 2): give it once",
+            id="plan-dist-port",
+        ),
     ],
 )
 def test_defect14_a_detargs_option_given_twice_is_refused(
@@ -614,16 +772,19 @@ def test_defect14_a_detargs_option_given_twice_is_refused(
 
 
 @pytest.mark.parametrize("command", ["resolve", "explain", "launch"])
-@pytest.mark.parametrize("dash", [pytest.param(("--",), id="empty-after-dash"),
-                                  pytest.param((), id="no-dash")])  # fmt: skip
+@pytest.mark.parametrize(
+    "dash", [pytest.param(("--",), id="empty-after-dash"), pytest.param((), id="no-dash")]
+)
 def test_defect15_no_sglang_arguments_says_where_they_go(
     capsys: pytest.CaptureFixture[str], command: str, dash: tuple[str, ...]
 ) -> None:
     code, out, err = run(capsys, command, "--device", "h100", *dash)
     assert (code, out) == (2, "")
-    assert err == (f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
-                   f"{command} --device h100 -- --model-path MODEL "
-                   "--enable-deterministic-inference\n")
+    assert err == (
+        f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
+        f"{command} --device h100 -- --model-path MODEL "
+        "--enable-deterministic-inference\n"
+    )
 
 
 # --- the missing basics -------------------------------------------------------------------
@@ -663,12 +824,28 @@ def test_profiles_json_names_what_device_takes(capsys: pytest.CaptureFixture[str
     for row in data["profiles"]:
         gpu = detect(f"{row['name']}x2").launch_gpu()
         assert (gpu.name, str(gpu.capability), gpu.target) == (
-            row["gpu"], row["capability"], row["target"])
+            row["gpu"],
+            row["capability"],
+            row["target"],
+        )
 
 
 def test_launch_dry_run_json_is_the_resolution(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "launch", "--dry-run", "--format", "json", "--device", "h100x2",
-                       "--sglang-version", "0.5.23", "--", DET, "--tp", "2")
+    code, out, _ = run(
+        capsys,
+        "launch",
+        "--dry-run",
+        "--format",
+        "json",
+        "--device",
+        "h100x2",
+        "--sglang-version",
+        "0.5.23",
+        "--",
+        DET,
+        "--tp",
+        "2",
+    )
     data = json.loads(out)
     assert code == 0
     assert data["command"][:3] == ["python", "-m", "sglang.launch_server"]
@@ -686,16 +863,22 @@ def test_an_assumed_release_is_said_on_stderr_and_in_the_json(
     capsys: pytest.CaptureFixture[str], command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("detargs.sglang.version.installed_sglang_version", lambda: None)
-    monkeypatch.setattr("detargs.sglang.version.target_version.__kwdefaults__",
-                        {"installed": lambda: None})
+    monkeypatch.setattr(
+        "detargs.sglang.version.target_version.__kwdefaults__", {"installed": lambda: None}
+    )
     code, out, err = run(capsys, command, "--format", "json", "--device", "h100", "--", DET)
     data = json.loads(out)
     assert code == 0
-    assert (data["sglang_version"], data["sglang_version_source"],
-            data["sglang_version_assumed"]) == ("0.5.23", "newest", True)
-    assert err == ("detargs: note: resolved for SGLang 0.5.23, the newest catalogued release: "
-                   "no --sglang-version was given and no sglang is installed here; pass "
-                   "--sglang-version for the release that will run\n")
+    assert (
+        data["sglang_version"],
+        data["sglang_version_source"],
+        data["sglang_version_assumed"],
+    ) == ("0.5.23", "newest", True)
+    assert err == (
+        "detargs: note: resolved for SGLang 0.5.23, the newest catalogued release: "
+        "no --sglang-version was given and no sglang is installed here; pass "
+        "--sglang-version for the release that will run\n"
+    )
     _, given, given_err = run(capsys, command, "--format", "json", *H100, "--", DET)
     assert json.loads(given)["sglang_version_assumed"] is False
     assert given_err == ""
@@ -718,37 +901,75 @@ def bash_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 def complete(script: Path, *words: str) -> list[str]:
     """What bash offers after ``detargs <words>`` (the last word is the one being typed)."""
     line = " ".join(shlex.quote(word) for word in ("detargs", *words))
-    program = (f"source {shlex.quote(str(script))}\n"
-               f"COMP_WORDS=({line}); COMP_CWORD={len(words)}\n"
-               "$(complete -p detargs | sed -E 's/.*-F ([^ ]+) .*/\\1/')\n"
-               'printf "%s\\n" "${COMPREPLY[@]}"\n')  # fmt: skip
-    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True,
-                          timeout=30)  # fmt: skip
+    program = (
+        f"source {shlex.quote(str(script))}\n"
+        f"COMP_WORDS=({line}); COMP_CWORD={len(words)}\n"
+        "$(complete -p detargs | sed -E 's/.*-F ([^ ]+) .*/\\1/')\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(
+        ["bash", "-c", program], capture_output=True, text=True, check=True, timeout=30
+    )
     return [word for word in done.stdout.splitlines() if word]
 
 
 def test_bash_completion_is_valid_bash(bash_script: Path) -> None:
     subprocess.run(["bash", "-n", str(bash_script)], check=True, timeout=30)
-    done = subprocess.run(["bash", "-c", f"source {shlex.quote(str(bash_script))}; "
-                           "complete -p detargs"], capture_output=True, text=True,
-                          check=True, timeout=30)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", f"source {shlex.quote(str(bash_script))}; complete -p detargs"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     assert done.stdout.strip() == "complete -o default -F _detargs detargs"
 
 
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        pytest.param(("",), ["resolve", "explain", "launch", "plan", "detect", "flags",
-                             "profiles", "completion", "check", "-h", "--help", "--version"],
-                     id="commands"),
+        pytest.param(
+            ("",),
+            [
+                "resolve",
+                "explain",
+                "launch",
+                "plan",
+                "detect",
+                "flags",
+                "profiles",
+                "completion",
+                "check",
+                "-h",
+                "--help",
+                "--version",
+            ],
+            id="commands",
+        ),
         pytest.param(("ex",), ["explain"], id="a-command-prefix"),
         pytest.param(("resolve", "--for"), ["--format"], id="an-option"),
         pytest.param(("resolve", "--format", ""), ["argv", "shell", "json"], id="choices"),
         pytest.param(("explain", "--device", "b2"), ["b200"], id="profiles"),
-        pytest.param(("flags", "--sglang-version", "0.5.1"),
-                     ["0.5.10", "0.5.10.post1", "0.5.11", "0.5.12", "0.5.12.post1", "0.5.13",
-                      "0.5.13.post1", "0.5.14", "0.5.15", "0.5.15.post1", "0.5.16", "0.5.17",
-                      "0.5.18", "0.5.19"], id="releases"),
+        pytest.param(
+            ("flags", "--sglang-version", "0.5.1"),
+            [
+                "0.5.10",
+                "0.5.10.post1",
+                "0.5.11",
+                "0.5.12",
+                "0.5.12.post1",
+                "0.5.13",
+                "0.5.13.post1",
+                "0.5.14",
+                "0.5.15",
+                "0.5.15.post1",
+                "0.5.16",
+                "0.5.17",
+                "0.5.18",
+                "0.5.19",
+            ],
+            id="releases",
+        ),
         pytest.param(("completion", ""), ["bash", "zsh", "-h", "--help"], id="positional"),
         pytest.param(("resolve", "--", "--dev"), [], id="sglang-args-are-left-alone"),
     ],
@@ -777,10 +998,18 @@ def test_zsh_completion_is_valid_zsh(tmp_path: Path, capsys: pytest.CaptureFixtu
     path = tmp_path / "_detargs"
     path.write_text(out, encoding="utf-8")
     subprocess.run(["zsh", "-n", str(path)], check=True, timeout=30)
-    program = (f"fpath=({shlex.quote(str(tmp_path))} $fpath); autoload -U compinit; "
-               "compinit -u; print -r -- ${_comps[detargs]}")
-    done = subprocess.run(["zsh", "-f", "-c", program], capture_output=True, text=True,
-                          check=True, timeout=30, env={**os.environ, "HOME": str(tmp_path)})
+    program = (
+        f"fpath=({shlex.quote(str(tmp_path))} $fpath); autoload -U compinit; "
+        "compinit -u; print -r -- ${_comps[detargs]}"
+    )
+    done = subprocess.run(
+        ["zsh", "-f", "-c", program],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert done.stdout.strip() == "_detargs"
 
 

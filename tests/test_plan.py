@@ -23,8 +23,9 @@ TP16 = ["--model-path", "m", "--enable-deterministic-inference", "--tp-size", "1
 
 
 def tp16_plan(**options: Any) -> Plan:
-    return make_plan(from_argv(TP16, "0.5.23"), nnodes=2, device="h100x8",
-                     sglang_version="0.5.23", **options)  # fmt: skip
+    return make_plan(
+        from_argv(TP16, "0.5.23"), nnodes=2, device="h100x8", sglang_version="0.5.23", **options
+    )
 
 
 # --- hostlists ------------------------------------------------------------------------------
@@ -50,9 +51,12 @@ def test_first_host_of_a_hostlist(hostlist: str, first: str) -> None:
 
 @pytest.mark.parametrize(
     "hostlist",
-    [pytest.param("gpu-[3-1]", id="descending"), pytest.param("gpu-[1-2", id="unbalanced"),
-     pytest.param("", id="empty")],
-)  # fmt: skip
+    [
+        pytest.param("gpu-[3-1]", id="descending"),
+        pytest.param("gpu-[1-2", id="unbalanced"),
+        pytest.param("", id="empty"),
+    ],
+)
 def test_a_bad_hostlist_names_the_variable(hostlist: str) -> None:
     with pytest.raises(InvalidArgsError, match="SLURM_JOB_NODELIST") as caught:
         first_host(hostlist)
@@ -61,33 +65,58 @@ def test_a_bad_hostlist_names_the_variable(hostlist: str) -> None:
 
 # --- placement ------------------------------------------------------------------------------
 
-SLURM = {"SLURM_NODEID": "2", "SLURM_NNODES": "4", "SLURM_JOB_NODELIST": "gpu-[01-04]",
-         "SLURMD_NODENAME": "gpu-03"}  # fmt: skip
+SLURM = {
+    "SLURM_NODEID": "2",
+    "SLURM_NNODES": "4",
+    "SLURM_JOB_NODELIST": "gpu-[01-04]",
+    "SLURMD_NODENAME": "gpu-03",
+}
 LWS = {"LWS_WORKER_INDEX": "1", "LWS_GROUP_SIZE": "2", "LWS_LEADER_ADDRESS": "sglang-0.sglang"}
 
 
 @pytest.mark.parametrize(
     ("environ", "explicit", "expected"),
     [
-        pytest.param(SLURM, {}, NodePlacement(2, 4, "gpu-01", None, "slurm", "gpu-03"),
-                     id="slurm"),
-        pytest.param({**SLURM, "SLURM_STEP_NODELIST": "gpu-[02-03]", "SLURM_NNODES": "2",
-                      "SLURM_NODEID": "1"}, {},
-                     NodePlacement(1, 2, "gpu-02", None, "slurm", "gpu-03"),
-                     id="slurm-step-inside-a-larger-job"),
+        pytest.param(SLURM, {}, NodePlacement(2, 4, "gpu-01", None, "slurm", "gpu-03"), id="slurm"),
+        pytest.param(
+            {
+                **SLURM,
+                "SLURM_STEP_NODELIST": "gpu-[02-03]",
+                "SLURM_NNODES": "2",
+                "SLURM_NODEID": "1",
+            },
+            {},
+            NodePlacement(1, 2, "gpu-02", None, "slurm", "gpu-03"),
+            id="slurm-step-inside-a-larger-job",
+        ),
         pytest.param(LWS, {}, NodePlacement(1, 2, "sglang-0.sglang", None, "lws"), id="lws"),
-        pytest.param({}, {"node_rank": 1, "nnodes": 2, "dist_init_addr": "10.0.0.1:6000"},
-                     NodePlacement(1, 2, "10.0.0.1", 6000, "explicit"), id="explicit"),
-        pytest.param(SLURM, {"dist_init_addr": "head"},
-                     NodePlacement(2, 4, "head", None, "explicit", "gpu-03"),
-                     id="explicit-leader-over-slurm"),
-        pytest.param(LWS, {"node_rank": 0}, NodePlacement(0, 2, "sglang-0.sglang", None,
-                                                          "explicit"), id="explicit-rank-over-lws"),
-        pytest.param({**SLURM, **LWS}, {}, NodePlacement(2, 4, "gpu-01", None, "slurm", "gpu-03"),
-                     id="slurm-before-lws"),
+        pytest.param(
+            {},
+            {"node_rank": 1, "nnodes": 2, "dist_init_addr": "10.0.0.1:6000"},
+            NodePlacement(1, 2, "10.0.0.1", 6000, "explicit"),
+            id="explicit",
+        ),
+        pytest.param(
+            SLURM,
+            {"dist_init_addr": "head"},
+            NodePlacement(2, 4, "head", None, "explicit", "gpu-03"),
+            id="explicit-leader-over-slurm",
+        ),
+        pytest.param(
+            LWS,
+            {"node_rank": 0},
+            NodePlacement(0, 2, "sglang-0.sglang", None, "explicit"),
+            id="explicit-rank-over-lws",
+        ),
+        pytest.param(
+            {**SLURM, **LWS},
+            {},
+            NodePlacement(2, 4, "gpu-01", None, "slurm", "gpu-03"),
+            id="slurm-before-lws",
+        ),
         pytest.param({}, {}, None, id="nothing"),
     ],
-)  # fmt: skip
+)
 def test_node_placement(
     environ: dict[str, str], explicit: dict[str, Any], expected: NodePlacement | None
 ) -> None:
@@ -98,15 +127,20 @@ def test_node_placement(
     ("environ", "explicit", "flag"),
     [
         pytest.param({**SLURM, "SLURM_NODEID": "x"}, {}, "SLURM_NODEID", id="not-a-number"),
-        pytest.param({**SLURM, "SLURM_NTASKS": "8"}, {}, "SLURM_NTASKS",
-                     id="several-tasks-per-node"),
+        pytest.param(
+            {**SLURM, "SLURM_NTASKS": "8"}, {}, "SLURM_NTASKS", id="several-tasks-per-node"
+        ),
         pytest.param({"LWS_WORKER_INDEX": "0"}, {}, "LWS_GROUP_SIZE", id="lws-half-set"),
         pytest.param({}, {"node_rank": 1}, "--nnodes", id="rank-without-count"),
         pytest.param({}, {"node_rank": -1, "nnodes": 2}, "--node-rank", id="negative-rank"),
-        pytest.param({}, {"node_rank": 0, "nnodes": 2, "dist_init_addr": "h:99999"},
-                     "--dist-init-addr", id="bad-port"),
+        pytest.param(
+            {},
+            {"node_rank": 0, "nnodes": 2, "dist_init_addr": "h:99999"},
+            "--dist-init-addr",
+            id="bad-port",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_placement_names_the_variable(
     environ: dict[str, str], explicit: dict[str, Any], flag: str
 ) -> None:
@@ -137,11 +171,15 @@ def test_split_address_round_trips(host: str, port: int) -> None:
         pytest.param({"tp_size": 8}, {"pp_size": 2}, 16, id="tp-pp"),
         pytest.param({"tp_size": 4}, {"pipeline_parallel_size": 2}, 8, id="pp-before-0.5.14"),
         pytest.param({"tp_size": 4, "dp_size": 2}, {}, 8, id="dp-replicas"),
-        pytest.param({"tp_size": 8, "dp_size": 8}, {"enable_dp_attention": True}, 8,
-                     id="dp-attention-inside-tp"),
+        pytest.param(
+            {"tp_size": 8, "dp_size": 8},
+            {"enable_dp_attention": True},
+            8,
+            id="dp-attention-inside-tp",
+        ),
         pytest.param({"tp_size": 8}, {"attn_dp_size": 4}, 8, id="attn-dp-adds-none"),
     ],
-)  # fmt: skip
+)
 def test_gpus_needed(values: dict[str, int], extra: dict[str, Any], needed: int) -> None:
     assert gpus_needed(values, extra) == needed
 
@@ -155,15 +193,26 @@ def test_ranks_must_split_evenly_over_nodes() -> None:
 @pytest.mark.parametrize(
     ("argv", "device", "message"),
     [
-        pytest.param(["--tp-size", "2"], "h100", "--tp-size 2 needs 2 GPUs, but h100 has 1 GPU",
-                     id="tp-on-one-gpu"),
-        pytest.param(["--tp-size", "8", "--pp-size", "2"], "h100x8",
-                     "--tp-size 8 x --pp-size 2 needs 16 GPUs, but h100x8 has 8 GPUs",
-                     id="tp-times-pp"),
-        pytest.param(["--tp-size", "4", "--dp-size", "4"], "b200x8",
-                     "--tp-size 4 x --dp-size 4 needs 16 GPUs", id="dp-replicas"),
+        pytest.param(
+            ["--tp-size", "2"],
+            "h100",
+            "--tp-size 2 needs 2 GPUs, but h100 has 1 GPU",
+            id="tp-on-one-gpu",
+        ),
+        pytest.param(
+            ["--tp-size", "8", "--pp-size", "2"],
+            "h100x8",
+            "--tp-size 8 x --pp-size 2 needs 16 GPUs, but h100x8 has 8 GPUs",
+            id="tp-times-pp",
+        ),
+        pytest.param(
+            ["--tp-size", "4", "--dp-size", "4"],
+            "b200x8",
+            "--tp-size 4 x --dp-size 4 needs 16 GPUs",
+            id="dp-replicas",
+        ),
     ],
-)  # fmt: skip
+)
 def test_resolve_refuses_what_does_not_fit(argv: list[str], device: str, message: str) -> None:
     from detargs import resolve
 
@@ -176,8 +225,9 @@ def test_resolve_refuses_what_does_not_fit(argv: list[str], device: str, message
 def test_resolve_counts_the_nodes_in_the_arguments() -> None:
     from detargs import resolve
 
-    args = from_argv(["--enable-deterministic-inference", "--tp-size", "16", "--nnodes", "2"],
-                     "0.5.23")  # fmt: skip
+    args = from_argv(
+        ["--enable-deterministic-inference", "--tp-size", "16", "--nnodes", "2"], "0.5.23"
+    )
     assert "--nnodes" in resolve(args, device="h100x8", sglang_version="0.5.23").argv
 
 
@@ -200,8 +250,11 @@ def test_every_node_gets_the_same_argv_and_env_but_its_rank() -> None:
 
 def test_plan_spells_the_per_node_flags_of_its_release() -> None:
     plan = make_plan(from_argv(TP16, "0.5.3"), nnodes=2, device="h100x8", sglang_version="0.5.3")
-    assert dict(plan.per_node_flags) == {"nnodes": "--nnodes", "node_rank": "--node-rank",
-                                         "dist_init_addr": "--dist-init-addr"}  # fmt: skip
+    assert dict(plan.per_node_flags) == {
+        "nnodes": "--nnodes",
+        "node_rank": "--node-rank",
+        "dist_init_addr": "--dist-init-addr",
+    }
     assert plan.sglang_version == "0.5.3"
 
 
@@ -219,23 +272,32 @@ def test_a_multi_node_plan_needs_the_leader() -> None:
 @pytest.mark.parametrize(
     ("argv", "options", "flag", "message"),
     [
-        pytest.param(["--tp-size", "32"], {}, "--tp-size",
-                     "--tp-size 32 needs 32 GPUs, but 2 nodes of h100x8 have 16 GPUs",
-                     id="tp-does-not-fit"),
-        pytest.param(["--tp-size", "16", "--node-rank", "1"], {}, "--node-rank",
-                     "--node-rank differ per node", id="per-node-flag-in-the-args"),
-        pytest.param(["--tp-size", "16"], {"nnodes": 0}, "--nnodes", "at least 1",
-                     id="no-nodes"),
-        pytest.param(["--tp-size", "16"], {"dist_port": 0}, "--dist-port", "port from 1",
-                     id="bad-port"),
+        pytest.param(
+            ["--tp-size", "32"],
+            {},
+            "--tp-size",
+            "--tp-size 32 needs 32 GPUs, but 2 nodes of h100x8 have 16 GPUs",
+            id="tp-does-not-fit",
+        ),
+        pytest.param(
+            ["--tp-size", "16", "--node-rank", "1"],
+            {},
+            "--node-rank",
+            "--node-rank differ per node",
+            id="per-node-flag-in-the-args",
+        ),
+        pytest.param(["--tp-size", "16"], {"nnodes": 0}, "--nnodes", "at least 1", id="no-nodes"),
+        pytest.param(
+            ["--tp-size", "16"], {"dist_port": 0}, "--dist-port", "port from 1", id="bad-port"
+        ),
     ],
-)  # fmt: skip
-def test_make_plan_refuses(argv: list[str], options: dict[str, Any], flag: str,
-                           message: str) -> None:  # fmt: skip
+)
+def test_make_plan_refuses(
+    argv: list[str], options: dict[str, Any], flag: str, message: str
+) -> None:
     args = from_argv(["--enable-deterministic-inference", *argv], "0.5.23")
     with pytest.raises(InvalidArgsError, match=message.replace("+", r"\+")) as caught:
-        make_plan(args, **{"nnodes": 2, "device": "h100x8", "sglang_version": "0.5.23",
-                           **options})  # fmt: skip
+        make_plan(args, **{"nnodes": 2, "device": "h100x8", "sglang_version": "0.5.23", **options})
     assert caught.value.flag == flag
 
 
@@ -246,8 +308,9 @@ def _report(path: Path, device: str) -> str:
 
 def test_node_reports_that_agree_make_the_plan(tmp_path: Path) -> None:
     reports = [_report(tmp_path / f"n{number}.json", "h100x8") for number in range(2)]
-    plan = make_plan(from_argv(TP16, "0.5.23"), nnodes=2, node_reports=reports,
-                     sglang_version="0.5.23")  # fmt: skip
+    plan = make_plan(
+        from_argv(TP16, "0.5.23"), nnodes=2, node_reports=reports, sglang_version="0.5.23"
+    )
     assert plan == tp16_plan()
     assert plan.fingerprint == tp16_plan().fingerprint
 
@@ -255,16 +318,20 @@ def test_node_reports_that_agree_make_the_plan(tmp_path: Path) -> None:
 def test_node_reports_that_disagree_are_named(tmp_path: Path) -> None:
     reports = [_report(tmp_path / "a.json", "h100x8"), _report(tmp_path / "b.json", "b200x8")]
     with pytest.raises(InvalidArgsError) as caught:
-        make_plan(from_argv(TP16, "0.5.23"), nnodes=2, node_reports=reports,
-                  sglang_version="0.5.23")  # fmt: skip
+        make_plan(
+            from_argv(TP16, "0.5.23"), nnodes=2, node_reports=reports, sglang_version="0.5.23"
+        )
     assert caught.value.flag == "--node-report"
     assert f"{reports[1]} (8 x NVIDIA B200 (10.0))" in str(caught.value)
 
 
 def test_fewer_reports_than_nodes_is_a_warning(tmp_path: Path) -> None:
-    plan = make_plan(from_argv(TP16, "0.5.23"), nnodes=2,
-                     node_reports=[_report(tmp_path / "a.json", "h100x8")],
-                     sglang_version="0.5.23")  # fmt: skip
+    plan = make_plan(
+        from_argv(TP16, "0.5.23"),
+        nnodes=2,
+        node_reports=[_report(tmp_path / "a.json", "h100x8")],
+        sglang_version="0.5.23",
+    )
     assert "1 node reports for 2 nodes" in plan.warnings[-1]
 
 
@@ -293,11 +360,12 @@ def _edited(change: dict[str, Any]) -> str:
         pytest.param(_edited({"extra": 1}), "unknown keys extra", id="unknown-key"),
         pytest.param(_edited({"env": None}), "missing keys env", id="missing-key"),
         pytest.param(_edited({"nnodes": "2"}), "nnodes must be a int", id="wrong-type"),
-        pytest.param(_edited({"argv": ["--tp-size", "8"]}), "changed after detargs plan",
-                     id="edited-by-hand"),
+        pytest.param(
+            _edited({"argv": ["--tp-size", "8"]}), "changed after detargs plan", id="edited-by-hand"
+        ),
         pytest.param(_edited({"gpus": [{"name": "x"}]}), "gpus[0]", id="bad-gpu"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_plan_file_is_refused_saying_why(text: str, message: str) -> None:
     with pytest.raises(InvalidArgsError, match=message.replace("[", r"\[")) as caught:
         Plan.from_json(text, source="p.json")
@@ -312,22 +380,49 @@ def test_a_bad_plan_file_is_refused_saying_why(text: str, message: str) -> None:
     ("placement", "device", "installed", "differences"),
     [
         pytest.param(NodePlacement(1, 2, "l"), "h100x8", "0.5.23", [], id="matches"),
-        pytest.param(NodePlacement(1, 2, "l"), "h200x8", "0.5.23",
-                     ["GPUs 0-7: plan NVIDIA H100 80GB HBM3 (9.0), this node NVIDIA H200 (9.0)"],
-                     id="other-gpu-name"),
-        pytest.param(NodePlacement(1, 2, "l"), "h100x4", "0.5.23",
-                     ["GPU count: plan 8, this node 4"], id="fewer-gpus"),
-        pytest.param(NodePlacement(1, 2, "l"), "h100x8", "0.5.22",
-                     ["SGLang: plan 0.5.23, this node 0.5.22"], id="other-sglang"),
-        pytest.param(NodePlacement(1, 2, "l"), "h100x8", None,
-                     ["SGLang: plan 0.5.23, this node has no sglang installed (no sglang "
-                      "dist-info on sys.path)"], id="no-sglang"),
-        pytest.param(NodePlacement(3, 4, "l", source="slurm"), "h100x8", "0.5.23",
-                     ["node count: plan 2, this launch 4 (from SLURM_NNODES/SLURM_NODEID)",
-                      "node rank: 3 is outside 0..1 (from SLURM_NNODES/SLURM_NODEID)"],
-                     id="count-and-rank"),
+        pytest.param(
+            NodePlacement(1, 2, "l"),
+            "h200x8",
+            "0.5.23",
+            ["GPUs 0-7: plan NVIDIA H100 80GB HBM3 (9.0), this node NVIDIA H200 (9.0)"],
+            id="other-gpu-name",
+        ),
+        pytest.param(
+            NodePlacement(1, 2, "l"),
+            "h100x4",
+            "0.5.23",
+            ["GPU count: plan 8, this node 4"],
+            id="fewer-gpus",
+        ),
+        pytest.param(
+            NodePlacement(1, 2, "l"),
+            "h100x8",
+            "0.5.22",
+            ["SGLang: plan 0.5.23, this node 0.5.22"],
+            id="other-sglang",
+        ),
+        pytest.param(
+            NodePlacement(1, 2, "l"),
+            "h100x8",
+            None,
+            [
+                "SGLang: plan 0.5.23, this node has no sglang installed (no sglang "
+                "dist-info on sys.path)"
+            ],
+            id="no-sglang",
+        ),
+        pytest.param(
+            NodePlacement(3, 4, "l", source="slurm"),
+            "h100x8",
+            "0.5.23",
+            [
+                "node count: plan 2, this launch 4 (from SLURM_NNODES/SLURM_NODEID)",
+                "node rank: 3 is outside 0..1 (from SLURM_NNODES/SLURM_NODEID)",
+            ],
+            id="count-and-rank",
+        ),
     ],
-)  # fmt: skip
+)
 def test_differences_list_everything_that_differs(
     placement: NodePlacement, device: str, installed: str | None, differences: list[str]
 ) -> None:
@@ -337,14 +432,21 @@ def test_differences_list_everything_that_differs(
 def test_check_node_names_the_node_and_exits_4() -> None:
     plan = tp16_plan()
     with pytest.raises(PlanMismatchError) as caught:
-        plan.check_node(NodePlacement(1, 2, "l", name="node2"), device="b200",
-                        installed=lambda: "0.5.23", hostname="vm")  # fmt: skip
+        plan.check_node(
+            NodePlacement(1, 2, "l", name="node2"),
+            device="b200",
+            installed=lambda: "0.5.23",
+            hostname="vm",
+        )
     error = caught.value
     assert (error.exit_code, error.node, error.rank) == (4, "vm (node2)", 1)
-    assert str(error).startswith(f"node vm (node2), rank 1, does not match the plan "
-                                 f"{plan.fingerprint}: GPU count: plan 8, this node 1; GPU 0:")
-    plan.check_node(NodePlacement(0, 2, "l"), environ={"DETARGS_DEVICE": "h100x8"},
-                    installed=lambda: "0.5.23")  # fmt: skip
+    assert str(error).startswith(
+        f"node vm (node2), rank 1, does not match the plan "
+        f"{plan.fingerprint}: GPU count: plan 8, this node 1; GPU 0:"
+    )
+    plan.check_node(
+        NodePlacement(0, 2, "l"), environ={"DETARGS_DEVICE": "h100x8"}, installed=lambda: "0.5.23"
+    )
 
 
 # --- the CLI ----------------------------------------------------------------------------------
@@ -363,8 +465,9 @@ def plan_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     site = tmp_path / "site"
     (site / "sglang-0.5.23.dist-info").mkdir(parents=True)
-    (site / "sglang-0.5.23.dist-info" / "METADATA").write_text("Version: 0.5.23\n\n",
-                                                                encoding="utf-8")
+    (site / "sglang-0.5.23.dist-info" / "METADATA").write_text(
+        "Version: 0.5.23\n\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(site))
     target = tmp_path / "plan.json"
     tp16_plan().write(target)
@@ -374,45 +477,87 @@ def plan_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(
     ("words", "code", "message"),
     [
-        pytest.param(("plan", "--device", "h100", "--", "--tp-size", "2"), 2,
-                     "the following arguments are required: --nnodes", id="plan-without-nnodes"),
-        pytest.param(("launch", "--plan", "{plan}", "--", "--tp-size", "2"), 2,
-                     "the plan holds the SGLang arguments", id="launch-plan-with-args"),
-        pytest.param(("launch", "--plan", "{plan}", "--sglang-version", "0.5.22"), 2,
-                     "--sglang-version was decided when the plan was written",
-                     id="launch-plan-with-version"),
-        pytest.param(("launch", "--plan", "{plan}", "--device", "h100x8"), 2,
-                     "the plan spans 2 nodes, but nothing says which one this is",
-                     id="launch-plan-without-placement"),
-        pytest.param(("launch", "--node-rank", "1", "--", "--tp-size", "2"), 2,
-                     "--node-rank goes with --plan FILE", id="rank-without-plan"),
-        pytest.param(("launch", "--plan", "{plan}.missing"), 2, "cannot read it",
-                     id="missing-plan"),
-        pytest.param(("launch", "--plan", "{plan}", "--device", "b200", "--node-rank", "0",
-                      "--nnodes", "2", "--dist-init-addr", "l"), 4,
-                     "rank 0, does not match the plan", id="mismatch-exits-4"),
+        pytest.param(
+            ("plan", "--device", "h100", "--", "--tp-size", "2"),
+            2,
+            "the following arguments are required: --nnodes",
+            id="plan-without-nnodes",
+        ),
+        pytest.param(
+            ("launch", "--plan", "{plan}", "--", "--tp-size", "2"),
+            2,
+            "the plan holds the SGLang arguments",
+            id="launch-plan-with-args",
+        ),
+        pytest.param(
+            ("launch", "--plan", "{plan}", "--sglang-version", "0.5.22"),
+            2,
+            "--sglang-version was decided when the plan was written",
+            id="launch-plan-with-version",
+        ),
+        pytest.param(
+            ("launch", "--plan", "{plan}", "--device", "h100x8"),
+            2,
+            "the plan spans 2 nodes, but nothing says which one this is",
+            id="launch-plan-without-placement",
+        ),
+        pytest.param(
+            ("launch", "--node-rank", "1", "--", "--tp-size", "2"),
+            2,
+            "--node-rank goes with --plan FILE",
+            id="rank-without-plan",
+        ),
+        pytest.param(
+            ("launch", "--plan", "{plan}.missing"), 2, "cannot read it", id="missing-plan"
+        ),
+        pytest.param(
+            (
+                "launch",
+                "--plan",
+                "{plan}",
+                "--device",
+                "b200",
+                "--node-rank",
+                "0",
+                "--nnodes",
+                "2",
+                "--dist-init-addr",
+                "l",
+            ),
+            4,
+            "rank 0, does not match the plan",
+            id="mismatch-exits-4",
+        ),
     ],
-)  # fmt: skip
-def test_cli_errors(capsys: pytest.CaptureFixture[str], plan_file: Path,
-                    words: tuple[str, ...], code: int, message: str) -> None:  # fmt: skip
+)
+def test_cli_errors(
+    capsys: pytest.CaptureFixture[str],
+    plan_file: Path,
+    words: tuple[str, ...],
+    code: int,
+    message: str,
+) -> None:
     got, out, err = run(capsys, *(word.replace("{plan}", str(plan_file)) for word in words))
     assert (got, out) == (code, "")
     assert err.startswith("detargs: error: ")
     assert message in err, err
 
 
-def test_cli_check_only_and_dry_run(capsys: pytest.CaptureFixture[str], plan_file: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_cli_check_only_and_dry_run(
+    capsys: pytest.CaptureFixture[str], plan_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in {**LWS, "DETARGS_DEVICE": "h100x8"}.items():
         monkeypatch.setenv(name, value)
     code, out, err = run(capsys, "launch", "--plan", str(plan_file), "--check-only")
     assert (code, err) == (0, "")
     assert out == f"detargs: rank 1 of 2 matches plan {Plan.read(plan_file).fingerprint}\n"
-    code, out, err = run(capsys, "launch", "--plan", str(plan_file), "--dry-run",
-                         "--launcher", "my-sglang")  # fmt: skip
+    code, out, err = run(
+        capsys, "launch", "--plan", str(plan_file), "--dry-run", "--launcher", "my-sglang"
+    )
     assert (code, err) == (0, "")
-    assert out.rstrip().endswith("--tp-size 16 --nnodes 2 --node-rank 1 "
-                                 "--dist-init-addr sglang-0.sglang:50000")
+    assert out.rstrip().endswith(
+        "--tp-size 16 --nnodes 2 --node-rank 1 --dist-init-addr sglang-0.sglang:50000"
+    )
     assert " my-sglang --model-path m " in out
 
 
@@ -421,14 +566,22 @@ def test_cli_dry_run_json_is_this_nodes_launch(
 ) -> None:
     for name, value in {**LWS, "DETARGS_DEVICE": "h100x8"}.items():
         monkeypatch.setenv(name, value)
-    code, out, err = run(capsys, "launch", "--plan", str(plan_file), "--dry-run", "--format",
-                         "json")  # fmt: skip
+    code, out, err = run(
+        capsys, "launch", "--plan", str(plan_file), "--dry-run", "--format", "json"
+    )
     assert (code, err) == (0, "")
     data = json.loads(out)
     plan = Plan.read(plan_file)
     assert (data["node_rank"], data["nnodes"], data["leader"]) == (1, 2, "sglang-0.sglang")
-    assert data["argv"] == [*plan.argv, "--nnodes", "2", "--node-rank", "1",
-                            "--dist-init-addr", "sglang-0.sglang:50000"]  # fmt: skip
+    assert data["argv"] == [
+        *plan.argv,
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "1",
+        "--dist-init-addr",
+        "sglang-0.sglang:50000",
+    ]
     assert data["env"] == dict(plan.env)
     code, _, err = run(capsys, "launch", "--plan", str(plan_file), "--format", "json")
     assert code == 2
@@ -445,17 +598,41 @@ def test_a_written_plan_is_readable_by_other_accounts(tmp_path: Path) -> None:
 
 
 def test_cli_plan_to_stdout_is_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "plan", "--device", "h100x8", "--sglang-version", "0.5.23",
-                         "--nnodes", "2", "--", *TP16)  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "plan",
+        "--device",
+        "h100x8",
+        "--sglang-version",
+        "0.5.23",
+        "--nnodes",
+        "2",
+        "--",
+        *TP16,
+    )
     assert (code, err) == (0, "")
     assert Plan.from_json(out) == tp16_plan()
 
 
-def test_cli_plan_refused_leaves_no_file(capsys: pytest.CaptureFixture[str],
-                                         tmp_path: Path) -> None:  # fmt: skip
+def test_cli_plan_refused_leaves_no_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     target = tmp_path / "plan.json"
-    code, _, err = run(capsys, "plan", "--device", "h100x8", "--sglang-version", "0.5.23",
-                       "--nnodes", "2", "-o", str(target), "--", *TP16[:-1], "64")  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "plan",
+        "--device",
+        "h100x8",
+        "--sglang-version",
+        "0.5.23",
+        "--nnodes",
+        "2",
+        "-o",
+        str(target),
+        "--",
+        *TP16[:-1],
+        "64",
+    )
     assert code == 2
     assert "needs 64 GPUs" in err
     assert list(tmp_path.iterdir()) == []

@@ -71,18 +71,30 @@ def test_marker_on_a_class_parametrizes_every_method(pytester: pytest.Pytester) 
     result = _run(pytester)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines_random(
-        ["*test_env[[]h100x2[]] PASSED*", "*test_env[[]b200x2[]] PASSED*",
-         "*test_count[[]h100x2[]] PASSED*", "*test_count[[]b200x2[]] PASSED*"]
-    )  # fmt: skip
+        [
+            "*test_env[[]h100x2[]] PASSED*",
+            "*test_env[[]b200x2[]] PASSED*",
+            "*test_count[[]h100x2[]] PASSED*",
+            "*test_count[[]b200x2[]] PASSED*",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
     ("options", "expected_gpu", "expected_version"),
     [
-        pytest.param(("--detargs-device", "b200", "--detargs-sglang-version", "0.5.10"),
-                     "NVIDIA B200", "0.5.10", id="options"),
-        pytest.param(("--detargs-device=h100x4", "--detargs-sglang-version=0.5.14"),
-                     "NVIDIA H100 80GB HBM3", "0.5.14", id="options-with-equals"),
+        pytest.param(
+            ("--detargs-device", "b200", "--detargs-sglang-version", "0.5.10"),
+            "NVIDIA B200",
+            "0.5.10",
+            id="options",
+        ),
+        pytest.param(
+            ("--detargs-device=h100x4", "--detargs-sglang-version=0.5.14"),
+            "NVIDIA H100 80GB HBM3",
+            "0.5.14",
+            id="options-with-equals",
+        ),
     ],
 )
 def test_options_choose_device_and_release(
@@ -150,8 +162,9 @@ def test_resolve_launch_takes_server_args_and_resolve_keywords(
                                        "--sampling-backend", "pytorch")
         """
     )
-    _run(pytester, "--detargs-device", "h100", "--detargs-sglang-version", "0.5.23")\
-        .assert_outcomes(passed=1)
+    _run(
+        pytester, "--detargs-device", "h100", "--detargs-sglang-version", "0.5.23"
+    ).assert_outcomes(passed=1)
 
 
 def test_a_bad_device_option_is_one_usage_error_at_start_up(
@@ -166,15 +179,17 @@ def test_a_bad_device_option_is_one_usage_error_at_start_up(
     )
     result = _run(pytester, "--detargs-device", "h1000")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --detargs-device 'h1000': unknown device 'h1000': "
-                                 "did you mean h100*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --detargs-device 'h1000': unknown device 'h1000': did you mean h100*"]
+    )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_options_and_marker_are_documented(pytester: pytest.Pytester) -> None:
     help_result = _run(pytester, "--help")
-    help_result.stdout.fnmatch_lines(["detargs:", "*--detargs-device*",
-                                      "*--detargs-sglang-version*"])
+    help_result.stdout.fnmatch_lines(
+        ["detargs:", "*--detargs-device*", "*--detargs-sglang-version*"]
+    )
     markers = _run(pytester, "--markers")
     markers.stdout.fnmatch_lines(["@pytest.mark.detargs_devices(*profiles)*"])
 
@@ -228,6 +243,7 @@ def test_resolve_launch_with_a_device_does_not_detect(
             assert launch.argv[:2] == ("--attention-backend", "triton")
         """
     )
+
     def no_gpu(**_: object) -> None:
         raise AssertionError("NVML was asked although the call names its device")
 

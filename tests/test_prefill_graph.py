@@ -50,8 +50,13 @@ REQUESTS = (
 
 def deterministic(release: str, device: str, *words: str, override: bool = False) -> list[str]:
     args = from_argv(["--model-path", "m", "--enable-deterministic-inference", *words], release)
-    launch = resolve(args, device=device, sglang_version=release, environ={},
-                     on_conflict="override" if override else "error")  # fmt: skip
+    launch = resolve(
+        args,
+        device=device,
+        sglang_version=release,
+        environ={},
+        on_conflict="override" if override else "error",
+    )
     return list(launch.argv)
 
 
@@ -63,8 +68,11 @@ def test_prefill_graphs_are_off_in_the_release_spelling(release: str, device: st
     assert argv[argv.index(spelling[0]) : argv.index(spelling[0]) + len(spelling)] == spelling
     assert accepted_by_catalogue(argv, release)
     # decode CUDA graphs stay on: nothing turns them or all graphs off
-    assert not {"--disable-cuda-graph", "--disable-decode-cuda-graph",
-                "--cuda-graph-backend-decode"} & set(argv)  # fmt: skip
+    assert not {
+        "--disable-cuda-graph",
+        "--disable-decode-cuda-graph",
+        "--cuda-graph-backend-decode",
+    } & set(argv)
 
 
 @pytest.mark.parametrize("release", BEFORE_0_5_10)
@@ -82,7 +90,7 @@ def test_releases_that_prefill_eagerly_get_no_graph_flag(release: str) -> None:
         for words, first, last in REQUESTS
         if in_span(release, first, last)
     ],
-)  # fmt: skip
+)
 def test_a_prefill_graph_request_is_a_conflict_settled_by_override(
     release: str, device: str, request_words: tuple[str, ...]
 ) -> None:
@@ -102,8 +110,13 @@ def test_a_prefill_graph_request_is_a_conflict_settled_by_override(
         at = argv.index(spelling[0])
         assert argv[at : at + len(spelling)] == spelling
         assert argv.count(spelling[0]) == 1
-        assert not {"--enforce-piecewise-cuda-graph", "--enable-breakable-cuda-graph",
-                    "breakable", "full", "tc_piecewise"} & set(argv)  # fmt: skip
+        assert not {
+            "--enforce-piecewise-cuda-graph",
+            "--enable-breakable-cuda-graph",
+            "breakable",
+            "full",
+            "tc_piecewise",
+        } & set(argv)
 
 
 @pytest.mark.parametrize(
@@ -112,12 +125,14 @@ def test_a_prefill_graph_request_is_a_conflict_settled_by_override(
         pytest.param("0.5.14", ("--disable-cuda-graph",), id="0.5.14-disable-cuda-graph"),
         pytest.param("0.5.23", ("--disable-cuda-graph",), id="0.5.23-disable-cuda-graph"),
         pytest.param("0.5.18", ("--disable-prefill-cuda-graph",), id="0.5.18-disable-prefill"),
-        pytest.param("0.5.23", ("--cuda-graph-config", config("disabled")),
-                     id="0.5.23-config-disabled"),
-        pytest.param("0.5.18", ("--disable-piecewise-cuda-graph",),
-                     id="0.5.18-deprecated-disable-piecewise"),
+        pytest.param(
+            "0.5.23", ("--cuda-graph-config", config("disabled")), id="0.5.23-config-disabled"
+        ),
+        pytest.param(
+            "0.5.18", ("--disable-piecewise-cuda-graph",), id="0.5.18-deprecated-disable-piecewise"
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_setting_that_already_turns_prefill_graphs_off_settles_it(
     release: str, words: tuple[str, ...]
 ) -> None:
@@ -173,8 +188,10 @@ def test_detargs_writes_no_flag_its_release_deprecates(
 
 
 def test_explain_says_an_overridden_prefill_backend_is_dropped() -> None:
-    args = from_argv(["--enable-deterministic-inference", "--cuda-graph-backend-prefill",
-                      "breakable"], "0.5.17")  # fmt: skip
-    text = resolve(args, device="h100", sglang_version="0.5.17", environ={},
-                   on_conflict="override").explain()  # fmt: skip
+    args = from_argv(
+        ["--enable-deterministic-inference", "--cuda-graph-backend-prefill", "breakable"], "0.5.17"
+    )
+    text = resolve(
+        args, device="h100", sglang_version="0.5.17", environ={}, on_conflict="override"
+    ).explain()
     assert "extra.cuda_graph_backend_prefill: dropped  [piecewise_cuda_graph, replaced your" in text

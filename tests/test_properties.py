@@ -42,9 +42,7 @@ NEWEST = RELEASES[-1]
 
 # --- strategies ----------------------------------------------------------------------
 
-_UNICODE = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12
-)
+_UNICODE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 _PLAIN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_./:-", min_size=1, max_size=12)
 
 
@@ -118,9 +116,28 @@ def valid_argvs(draw: st.DrawFn, release: str) -> list[str]:
 
 _GARBAGE_WORDS = st.one_of(
     _UNICODE,
-    st.sampled_from(["", "-", "--", "---", "--=", "--tp-size=", "=", "-1", "-1.5", "--nope",
-                     "--enable-deterministic-inferenc", "--tp", "--dis", "NaN", "1e309",
-                     "--model-path=--x", "--host\n", "--\u00e9t\u00e9"]),
+    st.sampled_from(
+        [
+            "",
+            "-",
+            "--",
+            "---",
+            "--=",
+            "--tp-size=",
+            "=",
+            "-1",
+            "-1.5",
+            "--nope",
+            "--enable-deterministic-inferenc",
+            "--tp",
+            "--dis",
+            "NaN",
+            "1e309",
+            "--model-path=--x",
+            "--host\n",
+            "--\u00e9t\u00e9",
+        ]
+    ),
     _PLAIN.map(lambda text: "--" + text),
 )
 
@@ -130,8 +147,9 @@ def corrupted_argvs(draw: st.DrawFn, release: str) -> list[str]:
     """A valid argv with a few mutations applied."""
     argv = draw(valid_argvs(release))
     for _ in range(draw(st.integers(1, 3))):
-        mutation = draw(st.sampled_from(["insert", "drop", "replace", "duplicate", "truncate",
-                                         "join", "split"]))
+        mutation = draw(
+            st.sampled_from(["insert", "drop", "replace", "duplicate", "truncate", "join", "split"])
+        )
         position = draw(st.integers(0, len(argv)))
         if mutation == "insert" or not argv:
             argv.insert(position, draw(_GARBAGE_WORDS))
@@ -158,25 +176,84 @@ def argvs(release: str) -> st.SearchStrategy[list[str]]:
 
 versions = st.one_of(
     st.sampled_from(RELEASES),
-    st.sampled_from(["0.5.24", "0.6", "0.5.10.post9", "0.5.3rc1", "1!0.5", "0.5.23+local",
-                     "0.4.10", "0.0.1", " 0.5.23 ", "v0.5.23", "latest", "", "0.5.x", "\u0660.5",
-                     "0.5.23\x00"]),
+    st.sampled_from(
+        [
+            "0.5.24",
+            "0.6",
+            "0.5.10.post9",
+            "0.5.3rc1",
+            "1!0.5",
+            "0.5.23+local",
+            "0.4.10",
+            "0.0.1",
+            " 0.5.23 ",
+            "v0.5.23",
+            "latest",
+            "",
+            "0.5.x",
+            "\u0660.5",
+            "0.5.23\x00",
+        ]
+    ),
     _UNICODE,
 )
 """Target versions: catalogued, uncatalogued-but-valid, and garbage."""
 
 _CVD = st.one_of(
-    st.sampled_from(["", "0", "1", "0,1", "1,0", "0,0", "-1", "0,-1", "7", "GPU-", "GPU-x",
-                     "MIG-", "0,GPU-1", " 0 , 1 ", "+1", "0abc", ",", "NoDevFiles"]),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "1",
+            "0,1",
+            "1,0",
+            "0,0",
+            "-1",
+            "0,-1",
+            "7",
+            "GPU-",
+            "GPU-x",
+            "MIG-",
+            "0,GPU-1",
+            " 0 , 1 ",
+            "+1",
+            "0abc",
+            ",",
+            "NoDevFiles",
+        ]
+    ),
     _UNICODE,
 )
 
 environments = st.dictionaries(
-    st.sampled_from(["CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "DETARGS_DEVICE", "NCCL_ALGO",
-                     "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS", "HOME"]),
-    st.one_of(_CVD, st.sampled_from(["PCI_BUS_ID", "FASTEST_FIRST", "h100", "b200x2", "auto",
-                                     "bogus", "allreduce:tree", "8", "Ring"]),
-              st.sampled_from(PROFILES)),
+    st.sampled_from(
+        [
+            "CUDA_VISIBLE_DEVICES",
+            "CUDA_DEVICE_ORDER",
+            "DETARGS_DEVICE",
+            "NCCL_ALGO",
+            "NCCL_MIN_NCHANNELS",
+            "NCCL_MAX_NCHANNELS",
+            "HOME",
+        ]
+    ),
+    st.one_of(
+        _CVD,
+        st.sampled_from(
+            [
+                "PCI_BUS_ID",
+                "FASTEST_FIRST",
+                "h100",
+                "b200x2",
+                "auto",
+                "bogus",
+                "allreduce:tree",
+                "8",
+                "Ring",
+            ]
+        ),
+        st.sampled_from(PROFILES),
+    ),
     max_size=4,
 )
 
@@ -192,8 +269,11 @@ NVML_FUNCTIONS = sorted(
 @st.composite
 def fake_nvmls(draw: st.DrawFn) -> FakeNvml:
     """A FakeNvml of some profile, with up to two injected NVML failures."""
-    fake = FakeNvml.from_profile(draw(st.sampled_from(PROFILES)), count=draw(st.integers(0, 4)),
-                                 return_bytes=draw(st.booleans()))
+    fake = FakeNvml.from_profile(
+        draw(st.sampled_from(PROFILES)),
+        count=draw(st.integers(0, 4)),
+        return_bytes=draw(st.booleans()),
+    )
     functions = NVML_FUNCTIONS
     for _ in range(draw(st.integers(0, 2))):
         code = draw(st.sampled_from(sorted(NVML_ERROR_CODES.values())))
@@ -207,11 +287,26 @@ def fake_nvmls(draw: st.DrawFn) -> FakeNvml:
 device_names = st.one_of(
     st.sampled_from(PROFILES),
     st.tuples(st.sampled_from(PROFILES), st.integers(0, 80)).map(lambda p: f"{p[0]}x{p[1]}"),
-    st.sampled_from(["H100", "nvidia h200 x 4", "h10", "", "auto-ish", "/nonexistent/d.json",
-                     "d.json", "h1\x0000", "./", "~/nope.json", "x" * 300, "/tmp/a\x00.json",
-                     "/" + "d" * 5000 + ".json"]),
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1,
-            max_size=12).filter(lambda text: text.strip().lower() not in ("", "auto")),
+    st.sampled_from(
+        [
+            "H100",
+            "nvidia h200 x 4",
+            "h10",
+            "",
+            "auto-ish",
+            "/nonexistent/d.json",
+            "d.json",
+            "h1\x0000",
+            "./",
+            "~/nope.json",
+            "x" * 300,
+            "/tmp/a\x00.json",
+            "/" + "d" * 5000 + ".json",
+        ]
+    ),
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12
+    ).filter(lambda text: text.strip().lower() not in ("", "auto")),
 )
 """Device specs for resolve(); never ``auto``/``None`` (that would probe the real NVML).
 
@@ -251,8 +346,12 @@ def api_inputs(draw: st.DrawFn) -> dict[str, Any]:
         "environ": draw(environments),
         "on_conflict": draw(st.sampled_from(["error", "error", "override", "Override", ""])),
         "gpu_index": draw(st.one_of(st.none(), st.integers(-2, 4))),
-        "model_arch": draw(st.one_of(st.none(), st.sampled_from(
-            ["DeepseekV3ForCausalLM", "LlamaForCausalLM", "", "\u00e9"]))),
+        "model_arch": draw(
+            st.one_of(
+                st.none(),
+                st.sampled_from(["DeepseekV3ForCausalLM", "LlamaForCausalLM", "", "\u00e9"]),
+            )
+        ),
     }
 
 
@@ -277,10 +376,17 @@ def test_only_detargs_errors_escape_the_public_api(case: dict[str, Any]) -> None
         if isinstance(device, DetargsError):
             device = "h100"
         only_detargs_errors(lambda: to_argv(args, case["version"]))
-        launch = only_detargs_errors(lambda: resolve(
-            args, device, case["version"], case["on_conflict"], model_arch=case["model_arch"],
-            gpu_index=case["gpu_index"], environ=case["environ"],
-        ))  # fmt: skip
+        launch = only_detargs_errors(
+            lambda: resolve(
+                args,
+                device,
+                case["version"],
+                case["on_conflict"],
+                model_arch=case["model_arch"],
+                gpu_index=case["gpu_index"],
+                environ=case["environ"],
+            )
+        )
     if isinstance(launch, Resolution):
         assert launch.shell()
         assert launch.to_json()
@@ -372,9 +478,13 @@ def test_flag_order_does_not_change_the_canonical_argv(
 def resolvable(draw: st.DrawFn) -> tuple[str, ServerArgs, str, dict[str, str]]:
     release, _, args = draw(parsed_args())
     device = draw(st.one_of(st.sampled_from(PROFILES), st.sampled_from(["h100x4", "b200x8"])))
-    environ = draw(st.dictionaries(st.sampled_from(["NCCL_ALGO", "HOME", "CUDA_VISIBLE_DEVICES"]),
-                                   st.sampled_from(["allreduce:tree", "Ring", "0", "/root"]),
-                                   max_size=2))
+    environ = draw(
+        st.dictionaries(
+            st.sampled_from(["NCCL_ALGO", "HOME", "CUDA_VISIBLE_DEVICES"]),
+            st.sampled_from(["allreduce:tree", "Ring", "0", "/root"]),
+            max_size=2,
+        )
+    )
     return release, args, device, environ
 
 
@@ -394,7 +504,9 @@ def test_resolve_is_idempotent(
     assert [d for d in again.decisions if d.kind == "arg"] == []
     assert again.args == first.args
     assert (again.argv, dict(again.env), again.fingerprint) == (
-        first.argv, dict(first.env), first.fingerprint
+        first.argv,
+        dict(first.env),
+        first.fingerprint,
     )
 
 
@@ -420,8 +532,9 @@ def _parse(argv: list[str], target: TargetVersion) -> tuple[ServerArgs, list[str
     return ServerArgs.from_values(values), notes
 
 
-@given(st.sampled_from(RELEASES).flatmap(lambda release: st.tuples(st.just(release),
-                                                                   argvs(release))))
+@given(
+    st.sampled_from(RELEASES).flatmap(lambda release: st.tuples(st.just(release), argvs(release)))
+)
 def test_the_plain_reader_accepts_and_refuses_what_server_args_does(
     case: tuple[str, list[str]],
 ) -> None:
@@ -449,8 +562,9 @@ def test_resolving_the_plain_record_is_resolving_server_args(
             lambda: resolve(args, device, release, on_conflict, environ=environ)
         )
         plain = only_detargs_errors(
-            lambda: _resolve_record(args.values(), target_version(release), on_conflict,
-                                    device=device, environ=environ)
+            lambda: _resolve_record(
+                args.values(), target_version(release), on_conflict, device=device, environ=environ
+            )
         )
     if isinstance(model, DetargsError):
         assert type(plain) is type(model)
@@ -478,12 +592,23 @@ def cli_words(draw: st.DrawFn) -> list[str]:
     if command in ("resolve", "explain", "launch", "flags") and draw(st.booleans()):
         words += ["--sglang-version", draw(st.one_of(st.just(release), versions))]
     if command == "resolve":
-        words += draw(st.sampled_from([[], ["--format", "json"], ["--format", "shell"],
-                                       ["--format", "yaml"]]))
+        words += draw(
+            st.sampled_from([[], ["--format", "json"], ["--format", "shell"], ["--format", "yaml"]])
+        )
     if command in ("resolve", "explain", "launch"):
-        words += draw(st.sampled_from([[], ["--on-conflict", "override"], ["--gpu-index", "1"],
-                                       ["--launcher", "x 'y"], ["--launcher", ""],
-                                       ["--model-arch", "LlamaForCausalLM"], ["--gpu-index", "z"]]))
+        words += draw(
+            st.sampled_from(
+                [
+                    [],
+                    ["--on-conflict", "override"],
+                    ["--gpu-index", "1"],
+                    ["--launcher", "x 'y"],
+                    ["--launcher", ""],
+                    ["--model-arch", "LlamaForCausalLM"],
+                    ["--gpu-index", "z"],
+                ]
+            )
+        )
     if command == "flags" and draw(st.booleans()):
         words.append(draw(st.one_of(st.sampled_from(["--tp-size", "--nope"]), _PLAIN)))
     if command == "detect" and draw(st.booleans()):
@@ -550,7 +675,6 @@ def test_public_names_stay_functions_after_their_modules_are_imported() -> None:
     assert callable(detargs.from_argv)
 
 
-
 # --- paths the filesystem cannot hold ----------------------------------------------------
 
 _LONG = "x" * 300
@@ -563,8 +687,11 @@ _LONG = "x" * 300
         pytest.param(lambda: detect(environ={"DETARGS_DEVICE": _LONG}), id="env-name-too-long"),
         pytest.param(lambda: detect("/tmp/a\x00.json"), id="device-path-with-nul"),
         pytest.param(
-            lambda: resolve(ServerArgs(model_path="m" * 5000, enable_deterministic_inference=True),
-                            "h100", NEWEST),
+            lambda: resolve(
+                ServerArgs(model_path="m" * 5000, enable_deterministic_inference=True),
+                "h100",
+                NEWEST,
+            ),
             id="model-path-too-long",
         ),
     ],

@@ -23,39 +23,93 @@ def facts(release: str) -> ReleaseFacts:
 @pytest.mark.parametrize(
     ("fact", "before", "at", "value_before", "value_at"),
     [
-        pytest.param("radix_backends", "0.5.3.post3", "0.5.4", {"fa3"}, {"fa3", "triton"},
-                     id="radix-triton-0.5.4"),
-        pytest.param("deterministic_backends", "0.5.12.post1", "0.5.13",
-                     {"fa3", "flashinfer", "triton"}, {"ascend", "fa3", "flashinfer", "triton"},
-                     id="ascend-0.5.13"),
-        pytest.param("deterministic_backends", "0.5.15.post1", "0.5.16",
-                     {"ascend", "fa3", "flashinfer", "triton"},
-                     {"ascend", "fa3", "fa4", "flashinfer", "triton"}, id="fa4-0.5.16"),
-        pytest.param("deterministic_backends", "0.5.18", "0.5.19",
-                     {"ascend", "fa3", "fa4", "flashinfer", "triton"},
-                     {"ascend", "fa3", "fa4", "flashinfer", "intel_xpu", "triton"},
-                     id="intel-xpu-0.5.19"),
-        pytest.param("mla_backends", "0.5.16", "0.5.17", {"fa3", "triton"},
-                     {"ascend", "fa3", "fa4", "triton"}, id="mla-fa4-0.5.17"),
-        pytest.param("fa4_majors", "0.5.17", "0.5.18", {9, 10, 11}, {9, 10, 11, 12},
-                     id="fa4-sm12x-0.5.18"),
-        pytest.param("keeps_ascend_sampling", "0.5.12.post1", "0.5.13", False, True,
-                     id="ascend-sampling-0.5.13"),
-        pytest.param("rocm_one_stage_all_reduce", "0.5.6.post2", "0.5.7", False, True,
-                     id="rocm-one-stage-0.5.7"),
-        pytest.param("pins_nccl_channels", "0.5.17", "0.5.18", False, True,
-                     id="nccl-channels-0.5.18"),
-        pytest.param("refuses_rejection_sampling", "0.5.13.post1", "0.5.14", False, True,
-                     id="rejection-refused-0.5.14"),
-        pytest.param("refuses_rejection_sampling", "0.5.22", "0.5.23", True, False,
-                     id="rejection-allowed-0.5.23"),
-        pytest.param("refuses_deepep_v2", "0.5.18", "0.5.19", False, True,
-                     id="deepep-v2-refused-0.5.19"),
-        pytest.param("refuses_deepep_v2", "0.5.20", "0.5.21", True, False,
-                     id="deepep-v2-allowed-0.5.21"),
+        pytest.param(
+            "radix_backends",
+            "0.5.3.post3",
+            "0.5.4",
+            {"fa3"},
+            {"fa3", "triton"},
+            id="radix-triton-0.5.4",
+        ),
+        pytest.param(
+            "deterministic_backends",
+            "0.5.12.post1",
+            "0.5.13",
+            {"fa3", "flashinfer", "triton"},
+            {"ascend", "fa3", "flashinfer", "triton"},
+            id="ascend-0.5.13",
+        ),
+        pytest.param(
+            "deterministic_backends",
+            "0.5.15.post1",
+            "0.5.16",
+            {"ascend", "fa3", "flashinfer", "triton"},
+            {"ascend", "fa3", "fa4", "flashinfer", "triton"},
+            id="fa4-0.5.16",
+        ),
+        pytest.param(
+            "deterministic_backends",
+            "0.5.18",
+            "0.5.19",
+            {"ascend", "fa3", "fa4", "flashinfer", "triton"},
+            {"ascend", "fa3", "fa4", "flashinfer", "intel_xpu", "triton"},
+            id="intel-xpu-0.5.19",
+        ),
+        pytest.param(
+            "mla_backends",
+            "0.5.16",
+            "0.5.17",
+            {"fa3", "triton"},
+            {"ascend", "fa3", "fa4", "triton"},
+            id="mla-fa4-0.5.17",
+        ),
+        pytest.param(
+            "fa4_majors", "0.5.17", "0.5.18", {9, 10, 11}, {9, 10, 11, 12}, id="fa4-sm12x-0.5.18"
+        ),
+        pytest.param(
+            "keeps_ascend_sampling",
+            "0.5.12.post1",
+            "0.5.13",
+            False,
+            True,
+            id="ascend-sampling-0.5.13",
+        ),
+        pytest.param(
+            "rocm_one_stage_all_reduce",
+            "0.5.6.post2",
+            "0.5.7",
+            False,
+            True,
+            id="rocm-one-stage-0.5.7",
+        ),
+        pytest.param(
+            "pins_nccl_channels", "0.5.17", "0.5.18", False, True, id="nccl-channels-0.5.18"
+        ),
+        pytest.param(
+            "refuses_rejection_sampling",
+            "0.5.13.post1",
+            "0.5.14",
+            False,
+            True,
+            id="rejection-refused-0.5.14",
+        ),
+        pytest.param(
+            "refuses_rejection_sampling",
+            "0.5.22",
+            "0.5.23",
+            True,
+            False,
+            id="rejection-allowed-0.5.23",
+        ),
+        pytest.param(
+            "refuses_deepep_v2", "0.5.18", "0.5.19", False, True, id="deepep-v2-refused-0.5.19"
+        ),
+        pytest.param(
+            "refuses_deepep_v2", "0.5.20", "0.5.21", True, False, id="deepep-v2-allowed-0.5.21"
+        ),
         pytest.param("refuses_uno", "0.5.19", "0.5.20", False, True, id="uno-refused-0.5.20"),
     ],
-)  # fmt: skip
+)
 def test_a_fact_changes_at_its_release(
     fact: str, before: str, at: str, value_before: Any, value_at: Any
 ) -> None:

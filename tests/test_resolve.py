@@ -25,8 +25,16 @@ def test_without_deterministic_mode_nothing_changes() -> None:
 
 
 def test_all_conflicts_are_raised_together() -> None:
-    args = from_argv(["--attention-backend", "fa3", "--sampling-backend", "flashinfer",
-                      "--enable-deterministic-inference"], "0.5.23")  # fmt: skip
+    args = from_argv(
+        [
+            "--attention-backend",
+            "fa3",
+            "--sampling-backend",
+            "flashinfer",
+            "--enable-deterministic-inference",
+        ],
+        "0.5.23",
+    )
     with pytest.raises(ConflictError) as caught:
         resolve(args, device="b200", sglang_version="0.5.23", environ={})
     flags = [conflict.flag for conflict in caught.value.conflicts]
@@ -39,16 +47,18 @@ def test_all_conflicts_are_raised_together() -> None:
 
 def test_override_replaces_and_says_so() -> None:
     args = from_argv(["--attention-backend", "fa3", "--enable-deterministic-inference"], "0.5.23")
-    launch = resolve(args, device="b200", sglang_version="0.5.23", on_conflict="override",
-                     environ={})  # fmt: skip
+    launch = resolve(
+        args, device="b200", sglang_version="0.5.23", on_conflict="override", environ={}
+    )
     decision = next(d for d in launch.decisions if d.field == "attention_backend")
     assert (decision.value, decision.previous, decision.overrode_user) == ("triton", "fa3", True)
     assert "[attention_backend, replaced your value]" in launch.explain()
 
 
 def test_refusal_survives_override() -> None:
-    args = from_argv(["--speculative-algorithm", "UNO", "--enable-deterministic-inference"],
-                     "0.5.23")  # fmt: skip
+    args = from_argv(
+        ["--speculative-algorithm", "UNO", "--enable-deterministic-inference"], "0.5.23"
+    )
     with pytest.raises(ConflictError, match="UNO"):
         resolve(args, device="h100", sglang_version="0.5.23", on_conflict="override", environ={})
 
@@ -73,8 +83,9 @@ def test_environment_conflicts(environ: dict[str, str], outcome: str) -> None:
     if outcome == "conflict":
         with pytest.raises(ConflictError, match=r"\$NCCL_ALGO ring"):
             resolve(args, device="h100x2", sglang_version="0.5.23", environ=environ)
-        launch = resolve(args, device="h100x2", sglang_version="0.5.23", environ=environ,
-                         on_conflict="override")  # fmt: skip
+        launch = resolve(
+            args, device="h100x2", sglang_version="0.5.23", environ=environ, on_conflict="override"
+        )
         assert launch.env["NCCL_ALGO"] == "allreduce:tree"
     else:
         launch = resolve(args, device="h100x2", sglang_version="0.5.23", environ=environ)
@@ -83,8 +94,12 @@ def test_environment_conflicts(environ: dict[str, str], outcome: str) -> None:
 
 def test_resolution_never_writes_os_environ() -> None:
     before = dict(os.environ)
-    resolve(ServerArgs(enable_deterministic_inference=True, tp_size=8), device="h100x8",
-            sglang_version="0.5.23", environ={})  # fmt: skip
+    resolve(
+        ServerArgs(enable_deterministic_inference=True, tp_size=8),
+        device="h100x8",
+        sglang_version="0.5.23",
+        environ={},
+    )
     assert dict(os.environ) == before
 
 
@@ -95,8 +110,11 @@ def test_resolution_is_idempotent(release: str, device: str) -> None:
     first = resolve(args, device=device, sglang_version=release, environ={})
     second = resolve(first.args, device=device, sglang_version=release, environ={})
     assert [d for d in second.decisions if d.kind == "arg"] == []
-    assert (second.argv, second.env, second.fingerprint) == (first.argv, first.env,
-                                                             first.fingerprint)
+    assert (second.argv, second.env, second.fingerprint) == (
+        first.argv,
+        first.env,
+        first.fingerprint,
+    )
 
 
 def test_fingerprint_is_per_capability_not_per_card() -> None:
@@ -109,8 +127,7 @@ def test_fingerprint_is_per_capability_not_per_card() -> None:
 
 
 def test_json_form_has_the_documented_keys() -> None:
-    launch = resolve(DETERMINISTIC, device=fake_device("h100"), sglang_version="0.5.23",
-                     environ={})  # fmt: skip
+    launch = resolve(DETERMINISTIC, device=fake_device("h100"), sglang_version="0.5.23", environ={})
     data = json.loads(launch.to_json())
     assert {"argv", "env", "decisions", "device", "sglang_version", "fingerprint"} <= set(data)
     assert data["argv"] == list(launch.argv)
@@ -119,13 +136,18 @@ def test_json_form_has_the_documented_keys() -> None:
 
 def test_command_and_popen_args() -> None:
     args = ServerArgs(enable_deterministic_inference=True, tp_size=2)
-    launch = resolve(args, device="h100x2", sglang_version="0.5.23", environ={},
-                     launcher=["sglang", "serve"])  # fmt: skip
+    launch = resolve(
+        args, device="h100x2", sglang_version="0.5.23", environ={}, launcher=["sglang", "serve"]
+    )
     command, env = launch.popen_args({"PATH": "/bin", "NCCL_ALGO": "ring"})
     assert command[:2] == ["sglang", "serve"]
     assert command[2:] == list(launch.argv)
-    assert env == {"PATH": "/bin", "NCCL_ALGO": "allreduce:tree", "NCCL_MAX_NCHANNELS": "8",
-                   "NCCL_MIN_NCHANNELS": "8"}  # fmt: skip
+    assert env == {
+        "PATH": "/bin",
+        "NCCL_ALGO": "allreduce:tree",
+        "NCCL_MAX_NCHANNELS": "8",
+        "NCCL_MIN_NCHANNELS": "8",
+    }
 
 
 def test_explain_names_every_decision() -> None:
@@ -140,13 +162,16 @@ def test_explain_names_every_decision() -> None:
 @pytest.mark.parametrize(
     ("keywords", "fragment"),
     [
-        pytest.param({"launcher": "python -m sglang.launch_server"}, "list of words",
-                     id="launcher-as-one-string"),
+        pytest.param(
+            {"launcher": "python -m sglang.launch_server"},
+            "list of words",
+            id="launcher-as-one-string",
+        ),
         pytest.param({"launcher": ["python", 3]}, "list of words", id="launcher-word-not-str"),
         pytest.param({"gpu_index": "0"}, "CUDA ordinal", id="gpu-index-as-string"),
         pytest.param({"gpu_index": True}, "CUDA ordinal", id="gpu-index-as-bool"),
     ],
-)  # fmt: skip
+)
 def test_wrongly_typed_options_are_invalid_arguments(
     keywords: dict[str, object], fragment: str
 ) -> None:
@@ -166,8 +191,9 @@ def test_switches_turned_off_survive_a_resolution_that_decides_something() -> No
 
 
 def test_a_field_set_to_none_is_left_to_the_rules() -> None:
-    args = ServerArgs(enable_deterministic_inference=True, attention_backend=None,
-                      sampling_backend=None)  # fmt: skip
+    args = ServerArgs(
+        enable_deterministic_inference=True, attention_backend=None, sampling_backend=None
+    )
     launch = resolve(args, device="b200", sglang_version="0.5.10", environ={})
     assert (launch.args.attention_backend, launch.args.sampling_backend) == ("triton", "pytorch")
 
@@ -183,18 +209,23 @@ def test_explain_names_the_gpu_the_rules_keyed_on() -> None:
     from detargs.device import DeviceInfo
     from detargs.profiles import profile
 
-    mixed = DeviceInfo(gpus=(profile("b200").gpus[0],
-                             dataclasses.replace(profile("h100").gpus[0], index=1)),
-                       source="fake")  # fmt: skip
-    launch = resolve(DETERMINISTIC, device=mixed, sglang_version="0.5.23", environ={},
-                     gpu_index=1)  # fmt: skip
+    mixed = DeviceInfo(
+        gpus=(profile("b200").gpus[0], dataclasses.replace(profile("h100").gpus[0], index=1)),
+        source="fake",
+    )
+    launch = resolve(DETERMINISTIC, device=mixed, sglang_version="0.5.23", environ={}, gpu_index=1)
     assert launch.explain().startswith("SGLang 0.5.23 on NVIDIA H100 80GB HBM3 (sm90, hopper) x2")
     assert launch.args.attention_backend == "fa3"
 
 
 def test_conflicts_and_refusals_together_say_which_override_settles() -> None:
-    argv = ["--speculative-algorithm", "UNO", "--sampling-backend", "flashinfer",
-            "--enable-deterministic-inference"]  # fmt: skip
+    argv = [
+        "--speculative-algorithm",
+        "UNO",
+        "--sampling-backend",
+        "flashinfer",
+        "--enable-deterministic-inference",
+    ]
     with pytest.raises(ConflictError) as caught:
         resolve(from_argv(argv, "0.5.20"), device="h100", sglang_version="0.5.20", environ={})
     message = str(caught.value)
@@ -204,8 +235,9 @@ def test_conflicts_and_refusals_together_say_which_override_settles() -> None:
 
 def test_an_overridden_piecewise_request_round_trips_where_it_is_off_by_default() -> None:
     args = from_argv(["--enable-deterministic-inference", "--enable-piecewise-cuda-graph"], "0.5.9")
-    launch = resolve(args, device="h100", sglang_version="0.5.9", on_conflict="override",
-                     environ={})  # fmt: skip
+    launch = resolve(
+        args, device="h100", sglang_version="0.5.9", on_conflict="override", environ={}
+    )
     assert "--enable-piecewise-cuda-graph" not in launch.argv
     assert from_argv(list(launch.argv), "0.5.9") == launch.args
 
@@ -213,12 +245,18 @@ def test_an_overridden_piecewise_request_round_trips_where_it_is_off_by_default(
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        pytest.param({"cuda_graph_backend_prefill": "tc_piecewise"}, "set piecewise_cuda_graph",
-                     id="prefill-backend-is-the-field"),
-        pytest.param({"cuda_graph_backend_prefill": "disabled"}, "set piecewise_cuda_graph",
-                     id="prefill-disabled-is-the-field"),
+        pytest.param(
+            {"cuda_graph_backend_prefill": "tc_piecewise"},
+            "set piecewise_cuda_graph",
+            id="prefill-backend-is-the-field",
+        ),
+        pytest.param(
+            {"cuda_graph_backend_prefill": "disabled"},
+            "set piecewise_cuda_graph",
+            id="prefill-disabled-is-the-field",
+        ),
     ],
-)  # fmt: skip
+)
 def test_piecewise_cannot_hide_in_extra(extra: dict[str, str], fragment: str) -> None:
     with pytest.raises(InvalidArgsError, match=fragment):
         ServerArgs(enable_deterministic_inference=True, extra=extra)
@@ -235,8 +273,9 @@ def test_a_graph_config_asking_for_a_prefill_graph_is_a_conflict(backend: str) -
     args = from_argv(["--cuda-graph-config", config, "--enable-deterministic-inference"], "0.5.17")
     with pytest.raises(ConflictError, match=f"--cuda-graph-config .*{backend}"):
         resolve(args, device="h100", sglang_version="0.5.17", environ={})
-    launch = resolve(args, device="h100", sglang_version="0.5.17", environ={},
-                     on_conflict="override")  # fmt: skip
+    launch = resolve(
+        args, device="h100", sglang_version="0.5.17", environ={}, on_conflict="override"
+    )
     written = json.loads(launch.argv[launch.argv.index("--cuda-graph-config") + 1])
     assert written == {"prefill": {"backend": "disabled"}, "decode": {"backend": "full"}}
     # the config now says it: no second statement of the prefill backend

@@ -29,16 +29,35 @@ def _max_bs(release: str) -> str:
 @pytest.mark.parametrize("device", ["h100", "b200"])
 @pytest.mark.parametrize("release", ORIGIN_RELEASES)
 def test_standalone_speculative_fixture(device: str, release: str) -> None:
-    launch = resolve(from_argv(standalone_fixture_argv(release), release), device=device,
-                     sglang_version=release, environ={})  # fmt: skip
+    launch = resolve(
+        from_argv(standalone_fixture_argv(release), release),
+        device=device,
+        sglang_version=release,
+        environ={},
+    )
     assert list(launch.argv) == [
-        "--attention-backend", "triton", "--sampling-backend", "pytorch",
-        "--enable-deterministic-inference", *_pcg(release), _max_bs(release), "8",
-        "--mem-fraction-static", "0.7", "--trust-remote-code",
-        "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", "D",
-        "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-        "--speculative-num-draft-tokens", "7",
-    ]  # fmt: skip
+        "--attention-backend",
+        "triton",
+        "--sampling-backend",
+        "pytorch",
+        "--enable-deterministic-inference",
+        *_pcg(release),
+        _max_bs(release),
+        "8",
+        "--mem-fraction-static",
+        "0.7",
+        "--trust-remote-code",
+        "--speculative-algorithm",
+        "STANDALONE",
+        "--speculative-draft-model-path",
+        "D",
+        "--speculative-num-steps",
+        "4",
+        "--speculative-eagle-topk",
+        "2",
+        "--speculative-num-draft-tokens",
+        "7",
+    ]
     assert launch.env == {}
     assert accepted_by_catalogue(list(launch.argv), release)
 
@@ -49,10 +68,18 @@ def test_mla_fp8_fixture(device: str, release: str, deepseek_v2_lite: Path) -> N
     args = from_argv(["--model-path", str(deepseek_v2_lite), *MLA_FIXTURE_ARGV], release)
     launch = resolve(args, device=device, sglang_version=release, environ={})
     assert list(launch.argv) == [
-        "--model-path", str(deepseek_v2_lite), "--attention-backend", "triton",
-        "--sampling-backend", "pytorch", "--enable-deterministic-inference", *_pcg(release),
-        "--kv-cache-dtype", "fp8_e5m2", "--trust-remote-code",
-    ]  # fmt: skip
+        "--model-path",
+        str(deepseek_v2_lite),
+        "--attention-backend",
+        "triton",
+        "--sampling-backend",
+        "pytorch",
+        "--enable-deterministic-inference",
+        *_pcg(release),
+        "--kv-cache-dtype",
+        "fp8_e5m2",
+        "--trust-remote-code",
+    ]
     backend = next(d for d in launch.decisions if d.field == "attention_backend")
     assert "fp8_e5m2" in backend.reason if device == "h100" else "Blackwell" in backend.reason
 
@@ -81,8 +108,12 @@ def test_mla_fp8_fixture(device: str, release: str, deepseek_v2_lite: Path) -> N
 def test_default_backend_per_architecture(
     device: str, release: str, backend: str, radix_off: bool
 ) -> None:
-    launch = resolve(ServerArgs(enable_deterministic_inference=True), device=device,
-                     sglang_version=release, environ={})  # fmt: skip
+    launch = resolve(
+        ServerArgs(enable_deterministic_inference=True),
+        device=device,
+        sglang_version=release,
+        environ={},
+    )
     assert launch.args.attention_backend == backend
     assert launch.args.sampling_backend == "pytorch"
     assert launch.args.disable_radix_cache is radix_off
@@ -151,12 +182,23 @@ def test_default_backend_per_architecture(
         pytest.param(
             "a100", "0.5.23", ["--attention-backend", "ascend"], "Ascend", id="ascend-on-nvidia"
         ),
-        pytest.param("mi300x", "0.5.23", ["--attention-backend", "fa3"], "NVIDIA GPUs only",
-                     id="fa3-on-rocm"),
-        pytest.param("mi300x8", "0.5.23", ["--tp-size", "8", "--disable-custom-all-reduce"],
-                     "RCCL", id="rocm-tp-above-2-custom-all-reduce-off"),
-        pytest.param("mi300x8", "0.5.22", ["--tp-size", "8", "--disable-custom-all-reduce"],
-                     "RCCL", id="rocm-rccl-before-0.5.23-too"),
+        pytest.param(
+            "mi300x", "0.5.23", ["--attention-backend", "fa3"], "NVIDIA GPUs only", id="fa3-on-rocm"
+        ),
+        pytest.param(
+            "mi300x8",
+            "0.5.23",
+            ["--tp-size", "8", "--disable-custom-all-reduce"],
+            "RCCL",
+            id="rocm-tp-above-2-custom-all-reduce-off",
+        ),
+        pytest.param(
+            "mi300x8",
+            "0.5.22",
+            ["--tp-size", "8", "--disable-custom-all-reduce"],
+            "RCCL",
+            id="rocm-rccl-before-0.5.23-too",
+        ),
     ],
 )
 def test_conflicts_name_the_flag(device: str, release: str, argv: list[str], conflict: str) -> None:
@@ -168,8 +210,13 @@ def test_conflicts_name_the_flag(device: str, release: str, argv: list[str], con
 
 
 def test_radix_cache_follows_every_backend_that_runs() -> None:
-    argv = ["--prefill-attention-backend", "flashinfer", "--decode-attention-backend",
-            "flashinfer", "--enable-deterministic-inference"]  # fmt: skip
+    argv = [
+        "--prefill-attention-backend",
+        "flashinfer",
+        "--decode-attention-backend",
+        "flashinfer",
+        "--enable-deterministic-inference",
+    ]
     launch = resolve(from_argv(argv, "0.5.23"), device="b200", sglang_version="0.5.23", environ={})
     radix = next(d for d in launch.decisions if d.field == "disable_radix_cache")
     assert radix.value is True
@@ -177,15 +224,31 @@ def test_radix_cache_follows_every_backend_that_runs() -> None:
 
 
 def test_mla_model_allow_list(deepseek_v2_lite: Path) -> None:
-    args = from_argv(["--model-path", str(deepseek_v2_lite), "--attention-backend", "flashinfer",
-                      "--enable-deterministic-inference"], "0.5.16")  # fmt: skip
+    args = from_argv(
+        [
+            "--model-path",
+            str(deepseek_v2_lite),
+            "--attention-backend",
+            "flashinfer",
+            "--enable-deterministic-inference",
+        ],
+        "0.5.16",
+    )
     with pytest.raises(ConflictError, match="absorbed-MLA models such as DeepseekV2ForCausalLM"):
         resolve(args, device="b200", sglang_version="0.5.16", environ={})
 
 
 def test_fa4_with_mla_needs_sm100(deepseek_v2_lite: Path) -> None:
-    args = from_argv(["--model-path", str(deepseek_v2_lite), "--attention-backend", "fa4",
-                      "--enable-deterministic-inference"], "0.5.17")  # fmt: skip
+    args = from_argv(
+        [
+            "--model-path",
+            str(deepseek_v2_lite),
+            "--attention-backend",
+            "fa4",
+            "--enable-deterministic-inference",
+        ],
+        "0.5.17",
+    )
     launch = resolve(args, device="b200", sglang_version="0.5.17", environ={})
     assert launch.args.attention_backend == "fa4"
     with pytest.raises(ConflictError, match="sm100/sm110"):
@@ -197,8 +260,9 @@ def test_explicit_model_arch_and_unknown_family() -> None:
     unknown = resolve(args, device="b200", sglang_version="0.5.23", environ={})
     family = next(d for d in unknown.decisions if d.field == "model")
     assert "model family unknown" in family.reason
-    known = resolve(args, device="b200", sglang_version="0.5.23", environ={},
-                    model_arch="DeepseekV3ForCausalLM")  # fmt: skip
+    known = resolve(
+        args, device="b200", sglang_version="0.5.23", environ={}, model_arch="DeepseekV3ForCausalLM"
+    )
     family = next(d for d in known.decisions if d.field == "model")
     assert "absorbed-MLA" in family.reason
 
@@ -239,8 +303,9 @@ def test_rocm_tensor_parallel_sets_no_nccl(release: str, tp: int, flags: list[st
 
 
 def test_rl_on_policy_target_implies_deterministic() -> None:
-    launch = resolve(ServerArgs(rl_on_policy_target="fsdp"), device="h100",
-                     sglang_version="0.5.23", environ={})  # fmt: skip
+    launch = resolve(
+        ServerArgs(rl_on_policy_target="fsdp"), device="h100", sglang_version="0.5.23", environ={}
+    )
     assert launch.args.enable_deterministic_inference is True
     assert launch.decisions[0].rule == "implied_by_rl_target"
 
@@ -266,8 +331,12 @@ def test_rules_are_one_ordered_tuple_of_functions() -> None:
     ],
 )
 def test_ada_resolutions_carry_the_shared_memory_warning(device: str, warned: bool) -> None:
-    launch = resolve(ServerArgs(enable_deterministic_inference=True), device=device,
-                     sglang_version="0.5.23", environ={})  # fmt: skip
+    launch = resolve(
+        ServerArgs(enable_deterministic_inference=True),
+        device=device,
+        sglang_version="0.5.23",
+        environ={},
+    )
     assert any("shared memory" in text for text in launch.warnings) is warned
 
 
@@ -299,8 +368,16 @@ def test_fa4_runs_where_its_kernels_do(release: str, device: str, kept: bool) ->
 
 
 def test_fa4_with_mla_is_refused_on_sm120(deepseek_v2_lite: Path) -> None:
-    args = from_argv(["--model-path", str(deepseek_v2_lite), "--attention-backend", "fa4",
-                      "--enable-deterministic-inference"], "0.5.23")  # fmt: skip
+    args = from_argv(
+        [
+            "--model-path",
+            str(deepseek_v2_lite),
+            "--attention-backend",
+            "fa4",
+            "--enable-deterministic-inference",
+        ],
+        "0.5.23",
+    )
     with pytest.raises(ConflictError, match="absorbed MLA only on sm100/sm110"):
         resolve(args, device="rtx-pro-6000", sglang_version="0.5.23", environ={})
 

@@ -27,6 +27,7 @@ RERECORD = (
     "re-run `python3 tools/sglang_resolution.py` and commit tests/fixtures/sglang_resolution.json"
 )
 
+
 def _tool() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "sglang_resolution", _ROOT / "tools" / "sglang_resolution.py"
@@ -51,10 +52,15 @@ def _prefill_param(case: dict[str, Any]) -> Any:
 
 
 def test_the_record_covers_the_issue_releases_devices_and_fixtures() -> None:
-    covered = {(c["release"], c["device"], c["fixture"])
-               for c in CASES if c["variant"] == "detargs"}  # fmt: skip
-    wanted = {(release, device, fixture) for release in TOOL.RELEASES for device in TOOL.DEVICES
-              for fixture in ("standalone-spec", "mla-fp8")}  # fmt: skip
+    covered = {
+        (c["release"], c["device"], c["fixture"]) for c in CASES if c["variant"] == "detargs"
+    }
+    wanted = {
+        (release, device, fixture)
+        for release in TOOL.RELEASES
+        for device in TOOL.DEVICES
+        for fixture in ("standalone-spec", "mla-fp8")
+    }
     assert covered == wanted
 
 
@@ -80,8 +86,9 @@ def test_sglang_ends_with_no_prefill_cuda_graph(case: dict[str, Any]) -> None:
 def test_the_recorded_argv_is_what_detargs_resolves_today(case: dict[str, Any]) -> None:
     fixture_argv, model_arch = TOOL.fixtures(case["release"])[case["fixture"]]
     assert (fixture_argv, model_arch) == (case["fixture_argv"], case["model_arch"]), RERECORD
-    argv, env = TOOL.detargs_launch(case["release"], case["device"], case["fixture_argv"],
-                                    case["model_arch"])  # fmt: skip
+    argv, env = TOOL.detargs_launch(
+        case["release"], case["device"], case["fixture_argv"], case["model_arch"]
+    )
     if case["variant"] == "detargs+prefill-disabled":
         assert "--cuda-graph-backend-prefill" not in argv, f"detargs emits it now: {RERECORD}"
         argv = [*argv, "--cuda-graph-backend-prefill", "disabled"]

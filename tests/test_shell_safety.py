@@ -78,8 +78,9 @@ def launcher(tmp_path: Path) -> tuple[str, ...]:
 
 def run_sh(line: str, cwd: Path) -> dict[str, Any]:
     assert SH is not None
-    done = subprocess.run([SH, "-c", line], capture_output=True, text=True, cwd=cwd,
-                          timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [SH, "-c", line], capture_output=True, text=True, cwd=cwd, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -87,8 +88,14 @@ def run_sh(line: str, cwd: Path) -> dict[str, Any]:
 
 def hostile_args(value: str) -> list[str]:
     # --flag=value: the only way SGLang's parser takes a value that starts with '-'
-    return [f"--model-path={value}", f"--host={value}", f"--served-model-name={value}",
-            "--enable-deterministic-inference", "--tp-size", "2"]  # fmt: skip
+    return [
+        f"--model-path={value}",
+        f"--host={value}",
+        f"--served-model-name={value}",
+        "--enable-deterministic-inference",
+        "--tp-size",
+        "2",
+    ]
 
 
 def resolved(value: str, launcher: tuple[str, ...]) -> Resolution:
@@ -124,8 +131,7 @@ def test_hostile_env_values_are_quoted(
 def test_cli_shell_format_reproduces_the_json_format(
     value: str, launcher: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    common = ["--device", "h100x2", "--sglang-version", RELEASE,
-              "--launcher", shlex.join(launcher)]  # fmt: skip
+    common = ["--device", "h100x2", "--sglang-version", RELEASE, "--launcher", shlex.join(launcher)]
     assert main(["resolve", "--format", "json", *common, "--", *hostile_args(value)]) == 0
     expected = json.loads(capsys.readouterr().out)
     assert main(["resolve", "--format", "shell", *common, "--", *hostile_args(value)]) == 0
@@ -141,8 +147,16 @@ def test_cli_launch_dry_run_is_the_same_line(
     launcher: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     value = "$(touch pwned) 'x'"
-    common = ["--device", "h100x2", "--sglang-version", RELEASE,
-              "--launcher", shlex.join(launcher), "--", *hostile_args(value)]  # fmt: skip
+    common = [
+        "--device",
+        "h100x2",
+        "--sglang-version",
+        RELEASE,
+        "--launcher",
+        shlex.join(launcher),
+        "--",
+        *hostile_args(value),
+    ]
     assert main(["launch", "--dry-run", *common]) == 0
     dry = capsys.readouterr().out
     assert main(["resolve", "--format", "shell", *common]) == 0

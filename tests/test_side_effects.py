@@ -56,35 +56,74 @@ def _cli(*words: str) -> int:
 
 def _mig_machine() -> FakeNvml:
     """Two GPUs, one in MIG mode with a MIG device, so every NVML query is made."""
-    instance = FakeMigDevice(uuid="MIG-11111111-2222-3333-4444-555555555555",
-                             name="NVIDIA A100-SXM4-80GB MIG 1g.10gb", memory_total=10 << 30,
-                             gpu_instance_id=1, compute_instance_id=0)  # fmt: skip
-    return FakeNvml(gpus=[fake_gpu("a100", 0, mig_mode=(1, 1), mig_devices=(instance,)),
-                          fake_gpu("a100", 1)])  # fmt: skip
+    instance = FakeMigDevice(
+        uuid="MIG-11111111-2222-3333-4444-555555555555",
+        name="NVIDIA A100-SXM4-80GB MIG 1g.10gb",
+        memory_total=10 << 30,
+        gpu_instance_id=1,
+        compute_instance_id=0,
+    )
+    return FakeNvml(
+        gpus=[fake_gpu("a100", 0, mig_mode=(1, 1), mig_devices=(instance,)), fake_gpu("a100", 1)]
+    )
 
 
 OPERATIONS: list[Any] = [
-    pytest.param(lambda: resolve(from_argv(["--enable-deterministic-inference", "--tp", "4"],
-                                           RELEASE), "h100x4", RELEASE), id="resolve"),
-    pytest.param(lambda: resolve(from_argv(["--tp", "4"], RELEASE), "h100x4", RELEASE),
-                 id="resolve-not-deterministic"),
-    pytest.param(lambda: to_argv(from_argv(["--tp", "2", "--log-level", "info"], RELEASE),
-                                 RELEASE), id="argv-codec"),
+    pytest.param(
+        lambda: resolve(
+            from_argv(["--enable-deterministic-inference", "--tp", "4"], RELEASE), "h100x4", RELEASE
+        ),
+        id="resolve",
+    ),
+    pytest.param(
+        lambda: resolve(from_argv(["--tp", "4"], RELEASE), "h100x4", RELEASE),
+        id="resolve-not-deterministic",
+    ),
+    pytest.param(
+        lambda: to_argv(from_argv(["--tp", "2", "--log-level", "info"], RELEASE), RELEASE),
+        id="argv-codec",
+    ),
     pytest.param(lambda: detect("b200x2"), id="detect-profile"),
-    pytest.param(lambda: detect(environ={"CUDA_VISIBLE_DEVICES": "1,0"}, nvml=_mig_machine()),
-                 id="detect-nvml"),
+    pytest.param(
+        lambda: detect(environ={"CUDA_VISIBLE_DEVICES": "1,0"}, nvml=_mig_machine()),
+        id="detect-nvml",
+    ),
     pytest.param(_mixin, id="fixture-mixin"),
-    pytest.param(lambda: _cli("resolve", "--device", "h100x2", "--sglang-version", RELEASE,
-                              "--format", "json", "--", "--enable-deterministic-inference",
-                              "--tp", "2"), id="cli-resolve"),
-    pytest.param(lambda: _cli("explain", "--device", "b200", "--sglang-version", RELEASE, "--",
-                              "--enable-deterministic-inference"), id="cli-explain"),
-    pytest.param(lambda: _cli("launch", "--dry-run", "--device", "h100", "--", "--tp", "1"),
-                 id="cli-launch-dry-run"),
+    pytest.param(
+        lambda: _cli(
+            "resolve",
+            "--device",
+            "h100x2",
+            "--sglang-version",
+            RELEASE,
+            "--format",
+            "json",
+            "--",
+            "--enable-deterministic-inference",
+            "--tp",
+            "2",
+        ),
+        id="cli-resolve",
+    ),
+    pytest.param(
+        lambda: _cli(
+            "explain",
+            "--device",
+            "b200",
+            "--sglang-version",
+            RELEASE,
+            "--",
+            "--enable-deterministic-inference",
+        ),
+        id="cli-explain",
+    ),
+    pytest.param(
+        lambda: _cli("launch", "--dry-run", "--device", "h100", "--", "--tp", "1"),
+        id="cli-launch-dry-run",
+    ),
     pytest.param(lambda: _cli("detect", "--device", "h100x8", "--json"), id="cli-detect"),
-    pytest.param(lambda: _cli("flags", "--sglang-version", "0.5.10", "--tp-size"),
-                 id="cli-flags"),
-]  # fmt: skip
+    pytest.param(lambda: _cli("flags", "--sglang-version", "0.5.10", "--tp-size"), id="cli-flags"),
+]
 
 
 @pytest.fixture
@@ -120,8 +159,9 @@ def test_os_environ_is_never_written(operation: Callable[[], Any]) -> None:
 
 def test_the_resolved_environment_is_returned_not_applied() -> None:
     before = dict(os.environ)
-    launch = resolve(from_argv(["--enable-deterministic-inference", "--tp", "8"], RELEASE),
-                     "h100x8", RELEASE)  # fmt: skip
+    launch = resolve(
+        from_argv(["--enable-deterministic-inference", "--tp", "8"], RELEASE), "h100x8", RELEASE
+    )
     assert launch.env  # NCCL variables were decided...
     assert dict(os.environ) == before  # ...and not applied
     _, env = launch.popen_args()
@@ -155,14 +195,21 @@ def _calls_made() -> list[str]:
 
 
 QUERIES = [name for name in _calls_made() if name not in ("nvmlInit", "nvmlShutdown")]
-CODES = [pytest.param(code, id=name.lower()) for name, code in NVML_ERROR_CODES.items()
-         if code in (1, 2, 3, 6, 9, 13, 15, 999)]  # fmt: skip
+CODES = [
+    pytest.param(code, id=name.lower())
+    for name, code in NVML_ERROR_CODES.items()
+    if code in (1, 2, 3, 6, 9, 13, 15, 999)
+]
 
 
 def test_the_mig_machine_exercises_every_query() -> None:
     # guard: a probe that stopped calling one of these would make the test below vacuous
-    assert {"nvmlDeviceGetMigDeviceHandleByIndex", "nvmlDeviceGetGpuInstanceId",
-            "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetCudaComputeCapability"} <= set(QUERIES)
+    assert {
+        "nvmlDeviceGetMigDeviceHandleByIndex",
+        "nvmlDeviceGetGpuInstanceId",
+        "nvmlDeviceGetMemoryInfo",
+        "nvmlDeviceGetCudaComputeCapability",
+    } <= set(QUERIES)
 
 
 @pytest.mark.parametrize("function", QUERIES)
@@ -197,8 +244,9 @@ def test_nvml_is_not_shut_down_when_init_fails(code: int) -> None:
     assert (fake.init_calls, fake.shutdown_calls, fake.initialized) == (1, 0, False)
 
 
-@pytest.mark.parametrize("exception", [OSError("libnvidia-ml.so: cannot open"),
-                                       AttributeError("nvmlDeviceGetName")])  # fmt: skip
+@pytest.mark.parametrize(
+    "exception", [OSError("libnvidia-ml.so: cannot open"), AttributeError("nvmlDeviceGetName")]
+)
 def test_nvml_is_shut_down_when_the_binding_breaks(exception: BaseException) -> None:
     fake = _mig_machine()
     fake.fail("nvmlDeviceGetUUID", exception=exception)

@@ -37,7 +37,7 @@ def test_the_records_fields_are_generated_from_the_model() -> None:
     [
         pytest.param("    tp_size: int = 1\n", "    tp_size: float = 1\n", id="type"),
         pytest.param("    port: int = 30000\n", "    port: int = 8000\n", id="default"),
-        pytest.param("    host: str = \"127.0.0.1\"\n", "", id="missing-field"),
+        pytest.param('    host: str = "127.0.0.1"\n', "", id="missing-field"),
     ],
 )
 def test_the_field_check_finds_a_record_edited_by_hand(
@@ -123,14 +123,26 @@ def test_the_record_is_frozen() -> None:
 @pytest.mark.parametrize(
     ("argv", "release", "fields"),
     [
-        pytest.param(["--tp", "0", "--port", "70000"], "0.5.10", {"tp_size": 0, "port": 70000},
-                     id="long-alias-release"),
-        pytest.param(["--tp-size", "0", "--mem-fraction-static", "1.5"], "0.5.23",
-                     {"tp_size": 0, "mem_fraction_static": 1.5}, id="newest"),
-        pytest.param(["--cuda-graph-max-bs-decode", "0"], "0.5.23", {"cuda_graph_max_bs": 0},
-                     id="renamed-field"),
+        pytest.param(
+            ["--tp", "0", "--port", "70000"],
+            "0.5.10",
+            {"tp_size": 0, "port": 70000},
+            id="long-alias-release",
+        ),
+        pytest.param(
+            ["--tp-size", "0", "--mem-fraction-static", "1.5"],
+            "0.5.23",
+            {"tp_size": 0, "mem_fraction_static": 1.5},
+            id="newest",
+        ),
+        pytest.param(
+            ["--cuda-graph-max-bs-decode", "0"],
+            "0.5.23",
+            {"cuda_graph_max_bs": 0},
+            id="renamed-field",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_argv_reader_refuses_out_of_range_values_as_server_args_does(
     argv: list[str], release: str, fields: dict[str, float]
 ) -> None:
@@ -145,5 +157,8 @@ def test_the_argv_reader_refuses_out_of_range_values_as_server_args_does(
 
 def test_resolve_checks_a_plain_record_it_is_given() -> None:
     with pytest.raises(InvalidArgsError, match="--tp-size: must be at least 1"):
-        _resolve_record(LaunchValues.of({"tp_size": 0, "enable_deterministic_inference": True}),
-                        target_version("0.5.23"), device="h100")  # fmt: skip
+        _resolve_record(
+            LaunchValues.of({"tp_size": 0, "enable_deterministic_inference": True}),
+            target_version("0.5.23"),
+            device="h100",
+        )

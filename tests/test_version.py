@@ -132,8 +132,9 @@ def test_a_cold_target_version_imports_no_importlib_metadata() -> None:
         "import sys; from detargs.sglang.version import target_version; target_version(None); "
         "print(sorted(m for m in ('importlib.metadata', 'email', 'sglang') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 

@@ -43,8 +43,9 @@ def test_the_device_warnings_are_in_the_resolution_after_the_release_and_the_arg
     mixed: DeviceInfo,
 ) -> None:
     assert any(text.startswith(ORDER) for text in mixed.warnings)
-    launch = resolve(["--enable-deterministic-inference", "--tp", "2", "--tp", "1"], mixed,
-                     "0.5.99", gpu_index=0)  # fmt: skip
+    launch = resolve(
+        ["--enable-deterministic-inference", "--tp", "2", "--tp", "1"], mixed, "0.5.99", gpu_index=0
+    )
     said = launch.warnings
     assert _position(said, NEWER) < _position(said, REPEATED) < _position(said, ORDER)
     assert said.count(mixed.warnings[0]) == 1
@@ -59,8 +60,12 @@ def test_a_device_given_to_a_launch_that_decides_nothing_still_says_its_warnings
 def test_resolve_and_detect_raise_no_python_warning(mixed: DeviceInfo) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        launch = resolve(["--enable-deterministic-inference", "--tp", "2", "--tp", "1"], mixed,
-                         "0.5.99", gpu_index=0)  # fmt: skip
+        launch = resolve(
+            ["--enable-deterministic-inference", "--tp", "2", "--tp", "1"],
+            mixed,
+            "0.5.99",
+            gpu_index=0,
+        )
     assert launch.warnings
 
 
@@ -75,13 +80,32 @@ def test_from_argv_warns_what_it_cannot_return() -> None:
 def test_the_cli_says_every_warning_of_a_resolution_once(
     capsys: pytest.CaptureFixture[str], mixed_report: str
 ) -> None:
-    code = main(["resolve", "--device", mixed_report, "--gpu-index", "0", "--sglang-version",
-                 "0.5.99", "--format", "json", "--", "--enable-deterministic-inference",
-                 "--tp", "2", "--tp", "1"])  # fmt: skip
+    code = main(
+        [
+            "resolve",
+            "--device",
+            mixed_report,
+            "--gpu-index",
+            "0",
+            "--sglang-version",
+            "0.5.99",
+            "--format",
+            "json",
+            "--",
+            "--enable-deterministic-inference",
+            "--tp",
+            "2",
+            "--tp",
+            "1",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
-    printed = [line.removeprefix("detargs: warning: ") for line in err.splitlines()
-               if line.startswith("detargs: warning: ")]  # fmt: skip
+    printed = [
+        line.removeprefix("detargs: warning: ")
+        for line in err.splitlines()
+        if line.startswith("detargs: warning: ")
+    ]
     assert printed == json.loads(out)["warnings"]
     assert len(printed) == len(set(printed)) >= 3
     assert _position(printed, NEWER) < _position(printed, REPEATED) < _position(printed, ORDER)
@@ -90,9 +114,23 @@ def test_the_cli_says_every_warning_of_a_resolution_once(
 def test_the_cli_says_what_was_assumed_before_an_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = main(["resolve", "--device", "h100", "--sglang-version", "0.5.99", "--",
-                 "--enable-deterministic-inference", "--tp", "2", "--tp", "1",
-                 "--sampling-backend", "flashinfer"])  # fmt: skip
+    code = main(
+        [
+            "resolve",
+            "--device",
+            "h100",
+            "--sglang-version",
+            "0.5.99",
+            "--",
+            "--enable-deterministic-inference",
+            "--tp",
+            "2",
+            "--tp",
+            "1",
+            "--sampling-backend",
+            "flashinfer",
+        ]
+    )
     _, err = capsys.readouterr()
     lines = err.splitlines()
     assert code == 2

@@ -77,12 +77,18 @@ def _pip(*args: str) -> None:
 def ensure_deps() -> Path:
     """Install the few real packages the child imports into ``.cache/deps``."""
     missing = [
-        name for name in REAL_DEPS
-        if not ((DEPS / name).exists() or (DEPS / f"{name}.py").exists())
+        name for name in REAL_DEPS if not ((DEPS / name).exists() or (DEPS / f"{name}.py").exists())
     ]
     if missing:
-        _pip("install", "--quiet", "--no-deps", "--only-binary=:all:", "--target", str(DEPS),
-             *missing)
+        _pip(
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--target",
+            str(DEPS),
+            *missing,
+        )
     return DEPS
 
 
@@ -91,8 +97,15 @@ def wheel_path(release: str) -> Path:
     found = sorted(WHEELS.glob(f"sglang-{release}-*.whl"))
     if not found:
         WHEELS.mkdir(parents=True, exist_ok=True)
-        _pip("download", "--quiet", "--no-deps", "--only-binary=:all:", f"sglang=={release}",
-             "-d", str(WHEELS))
+        _pip(
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"sglang=={release}",
+            "-d",
+            str(WHEELS),
+        )
         found = sorted(WHEELS.glob(f"sglang-{release}-*.whl"))
     if not found:
         raise FileNotFoundError(f"no wheel for sglang=={release} in {WHEELS}")
@@ -143,13 +156,29 @@ def _run_child(
     with tempfile.TemporaryDirectory(prefix="detargs-sglang-") as tmp:
         request = Path(tmp) / "request.json"
         result = Path(tmp) / "result.json"
-        request.write_text(json.dumps({
-            "release": release, "mode": mode, "payload": payload, "flavour": flavour,
-            "paths": [str(root), str(deps)],
-        }))
+        request.write_text(
+            json.dumps(
+                {
+                    "release": release,
+                    "mode": mode,
+                    "payload": payload,
+                    "flavour": flavour,
+                    "paths": [str(root), str(deps)],
+                }
+            )
+        )
         proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-W", "ignore", str(Path(__file__).resolve()),
-             "--child", str(request), str(result)],
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-W",
+                "ignore",
+                str(Path(__file__).resolve()),
+                "--child",
+                str(request),
+                str(result),
+            ],
             cwd=tmp,
             env=_child_env(env),
             capture_output=True,
@@ -185,11 +214,11 @@ def release_list(low: str = "0.5.3", high: str = "0.5.23") -> list[str]:
 
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "index", "versions", "sglang"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    line = next(
-        item for item in proc.stdout.splitlines() if item.startswith("Available versions:")
-    )
+    line = next(item for item in proc.stdout.splitlines() if item.startswith("Available versions:"))
     versions = [item.strip() for item in line.split(":", 1)[1].split(",")]
     lo, hi = Version(low), Version(high)
     chosen = [v for v in versions if lo <= Version(v) <= hi and not Version(v).is_prerelease]
@@ -342,8 +371,9 @@ _STUB_VERSION = STUB_VERSION  # flavour "old": "0.0.1"
 
 def _stub_class(qualname: str, module: str) -> type:
     name = qualname.rsplit(".", 1)[-1]
-    cls = _StubMeta(name, (_Stub,), {"__module__": module, "__qualname__": qualname,
-                                       _STUB_MARK: True})
+    cls = _StubMeta(
+        name, (_Stub,), {"__module__": module, "__qualname__": qualname, _STUB_MARK: True}
+    )
     return cls
 
 
@@ -512,8 +542,15 @@ def _describe(
         kind = "value" if nargs is None else "nargs"
     elif isinstance(action, argparse.BooleanOptionalAction):
         kind = "bool_optional"  # ``--x/--no-x``: split into two flags by the builder
-    elif isinstance(action, (argparse._HelpAction, argparse._VersionAction,
-                             argparse._CountAction, argparse._AppendConstAction)):
+    elif isinstance(
+        action,
+        (
+            argparse._HelpAction,
+            argparse._VersionAction,
+            argparse._CountAction,
+            argparse._AppendConstAction,
+        ),
+    ):
         kind = f"unsupported:{type(action).__name__}"
         notes.append(f"{where}: unsupported action class {type(action).__name__}")
     else:
@@ -611,8 +648,12 @@ def _child(request_file: str, result_file: str) -> int:
             for action in parser._actions
             if not isinstance(action, argparse._HelpAction)
         ]
-        result = {"flags": flags, "notes": notes, "stubbed": sorted(finder.stubbed),
-                  "env_read": sorted(env_reads)}
+        result = {
+            "flags": flags,
+            "notes": notes,
+            "stubbed": sorted(finder.stubbed),
+            "env_read": sorted(env_reads),
+        }
     elif request["mode"] == "parse":
         result = []
         for argv in request["payload"]:
@@ -644,7 +685,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = cli.parse_args(args)
     json.dump(extract_flags(ns.release, flavour=ns.flavour), sys.stdout, indent=1)
     return 0
-
 
 
 if __name__ == "__main__":

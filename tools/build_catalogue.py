@@ -44,7 +44,15 @@ NO_VALUE_KINDS: Final = ("store_true", "store_false", "store_const", "noop")
 LOW: Final = "0.5.3"
 HIGH: Final = "0.5.23"
 FACT_KEYS: Final = (
-    "options", "dest", "kind", "type", "choices", "default", "const", "nargs", "required",
+    "options",
+    "dest",
+    "kind",
+    "type",
+    "choices",
+    "default",
+    "const",
+    "nargs",
+    "required",
     "replaced_by",
 )
 
@@ -72,8 +80,16 @@ def normalise(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
             negative = [o for o in action["options"] if o.startswith("--no-")]
             for options, kind in ((positive, "store_true"), (negative, "store_false")):
                 if options:
-                    flags.append({**facts, "options": options, "kind": kind, "nargs": None,
-                                  "const": None, "type": None})
+                    flags.append(
+                        {
+                            **facts,
+                            "options": options,
+                            "kind": kind,
+                            "nargs": None,
+                            "const": None,
+                            "type": None,
+                        }
+                    )
             continue
         if facts["kind"] not in KINDS:
             raise ValueError(f"{facts['options'][0]}: unsupported kind {facts['kind']!r}")
@@ -96,8 +112,10 @@ def merge(
                 raise ValueError(f"{release}: {name} registered twice")
             seen.add(name)
             current = open_entries.get(name)
-            if current is not None and current["last"] == previous and all(
-                current[key] == facts[key] for key in facts
+            if (
+                current is not None
+                and current["last"] == previous
+                and all(current[key] == facts[key] for key in facts)
             ):
                 current["last"] = release
                 continue
@@ -111,7 +129,8 @@ def merge(
 
 
 def render(
-    releases: Sequence[str], entries: Iterable[dict[str, Any]],
+    releases: Sequence[str],
+    entries: Iterable[dict[str, Any]],
     rejected: Iterable[dict[str, Any]],
 ) -> str:
     def line(obj: dict[str, Any]) -> str:
@@ -135,9 +154,15 @@ def build(
         raws = dict(zip(releases, found, strict=True))
     per_release: dict[str, list[dict[str, Any]]] = {}
     rejected_per_release: dict[str, list[dict[str, Any]]] = {}
-    report: dict[str, Any] = {"notes": {}, "fn_types": {}, "kinds": {}, "types": {},
-                              "stubbed_modules": {}, "replaced_by_raw": {},
-                              "unserialisable": {}}
+    report: dict[str, Any] = {
+        "notes": {},
+        "fn_types": {},
+        "kinds": {},
+        "types": {},
+        "stubbed_modules": {},
+        "replaced_by_raw": {},
+        "unserialisable": {},
+    }
     for release in releases:
         raw = raws[release]
         flags, rejected = normalise(raw)
@@ -183,7 +208,8 @@ def _differences(base: dict[str, dict[str, Any]], other: dict[str, dict[str, Any
         elif base[name] != other[name]:
             changed = [
                 f"{key} {base[name][key]!r} -> {other[name][key]!r}"
-                for key in base[name] if base[name][key] != other[name][key]
+                for key in base[name]
+                if base[name][key] != other[name][key]
             ]
             lines.append(f"{name}: {'; '.join(changed)}")
     return lines
@@ -199,12 +225,12 @@ def sensitivity(release: str) -> list[str]:
     base = _facts_by_name(raw)
     lines: list[str] = []
     runs: list[tuple[str, str, dict[str, str]]] = [
-        (f"stub flavour {flavour}", flavour, {})
-        for flavour in _sglang_parser.FLAVOURS[1:]
+        (f"stub flavour {flavour}", flavour, {}) for flavour in _sglang_parser.FLAVOURS[1:]
     ]
     runs += [
         (f"{name}=1", _sglang_parser.FLAVOURS[0], {name: "1"})
-        for name in raw["env_read"] if name.startswith(("SGLANG_", "SGL_"))
+        for name in raw["env_read"]
+        if name.startswith(("SGLANG_", "SGL_"))
     ]
     for label, flavour, env in runs:
         try:
@@ -222,9 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--output", type=Path, default=DATA_FILE)
     cli.add_argument("--report", type=Path, default=REPO / ".cache" / "build_report.json")
     cli.add_argument("--releases", nargs="*", help="default: every release 0.5.3-0.5.23")
-    cli.add_argument("--sensitivity", action="store_true",
-                     help="write nothing; list facts that depend on the stubs or on SGLANG_* "
-                          "variables (slow: one parser build per variable)")
+    cli.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="write nothing; list facts that depend on the stubs or on SGLANG_* "
+        "variables (slow: one parser build per variable)",
+    )
     ns = cli.parse_args(argv)
     releases: list[str] = ns.releases or _sglang_parser.release_list(LOW, HIGH)
     if ns.sensitivity:

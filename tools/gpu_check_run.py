@@ -47,8 +47,15 @@ from typing import IO, Any, Final
 
 SGLANG: Final = "0.5.17"
 LAUNCHER: Final = "python3 -m sglang.launch_server"
-RECIPE: Final = ("--attention-backend", "triton", "--skip-server-warmup",
-                  "--mem-fraction-static", "0.25", "--max-total-tokens", "131072")  # fmt: skip
+RECIPE: Final = (
+    "--attention-backend",
+    "triton",
+    "--skip-server-warmup",
+    "--mem-fraction-static",
+    "0.25",
+    "--max-total-tokens",
+    "131072",
+)
 LOADED: Final = re.compile(r"Load weight end")
 LOG_TAIL: Final = 400_000  # bytes of each server log kept
 
@@ -71,8 +78,9 @@ class Server:
 
 
 def detargs(*words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "detargs.cli", *words], capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "detargs.cli", *words], capture_output=True, text=True, check=False
+    )
 
 
 def resolved(flags: list[str], *, override: bool) -> tuple[list[str], dict[str, str], str]:
@@ -98,7 +106,8 @@ def with_prefill_backend(command: list[str], value: str) -> tuple[list[str], str
             return command, f"detargs kept {flag} {value}"
         old = command[at + 1]
         return [*command[: at + 1], value, *command[at + 2 :]], (
-            f"detargs resolved {flag} {old}; run with {value} put back")
+            f"detargs resolved {flag} {old}; run with {value} put back"
+        )
     return [*command, flag, value], f"detargs emitted no {flag}; run with {value} appended"
 
 
@@ -106,9 +115,9 @@ def start(server: Server, out: Path) -> None:
     server.log_path = out / f"server-{server.name}.full.log"
     server.log = server.log_path.open("wb")
     env = {**os.environ, **server.env}
-    server.process = subprocess.Popen(server.command, stdout=server.log,
-                                      stderr=subprocess.STDOUT, env=env,
-                                      start_new_session=True)  # fmt: skip
+    server.process = subprocess.Popen(
+        server.command, stdout=server.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
 def log_text(server: Server) -> str:
@@ -171,8 +180,18 @@ def main() -> int:
     a_flags = [*flags(30000), *deterministic]
     a_resolved, _, a_text = resolved(a_flags, override=False)
     # A is `detargs launch` itself: it detects the GPU and execs the launcher in this group
-    a_command = [sys.executable, "-m", "detargs.cli", "launch", "--sglang-version", SGLANG,
-                 "--launcher", LAUNCHER, "--", *a_flags]  # fmt: skip
+    a_command = [
+        sys.executable,
+        "-m",
+        "detargs.cli",
+        "launch",
+        "--sglang-version",
+        SGLANG,
+        "--launcher",
+        LAUNCHER,
+        "--",
+        *a_flags,
+    ]
     b_flags = [*flags(31000), *deterministic, "--cuda-graph-backend-prefill", "breakable"]
     b_command, b_env, b_text = resolved(b_flags, override=True)
     b_command, b_note = with_prefill_backend(b_command, "breakable")
@@ -182,8 +201,11 @@ def main() -> int:
         Server("B", 31000, b_command, b_env, f"prefill graph breakable: {b_note}"),
         Server("C", 32000, c_command, {}, "SGLang defaults, no deterministic inference"),
     ]
-    explain = [a_text, b_text, *(f"{s.name}: {shlex.join(s.command)}  env={s.env}  # {s.note}"
-                                 for s in servers)]  # fmt: skip
+    explain = [
+        a_text,
+        b_text,
+        *(f"{s.name}: {shlex.join(s.command)}  env={s.env}  # {s.note}" for s in servers),
+    ]
     (out / "explain.txt").write_text("\n".join(explain) + "\n")
 
     summary: list[str] = []
@@ -191,14 +213,17 @@ def main() -> int:
         for server in servers:
             start(server, out)
             loaded = wait_for(server, LOADED, min(deadline, time.monotonic() + 90))
-            summary.append(f"{server.name}: started at {time.monotonic() - started:.0f} s; "
-                           f"weights loaded before the next started: {loaded}")  # fmt: skip
+            summary.append(
+                f"{server.name}: started at {time.monotonic() - started:.0f} s; "
+                f"weights loaded before the next started: {loaded}"
+            )
         waiting = list(servers)
         while waiting and time.monotonic() < deadline - 120:
             for server in list(waiting):
                 if server.process is not None and server.process.poll() is not None:
-                    summary.append(f"{server.name}: exited {server.process.returncode} "
-                                   "before it was healthy")  # fmt: skip
+                    summary.append(
+                        f"{server.name}: exited {server.process.returncode} before it was healthy"
+                    )
                     waiting.remove(server)
                 elif healthy(server):
                     server.healthy_after = time.monotonic() - started
@@ -209,21 +234,34 @@ def main() -> int:
                 summary.append(f"{server.name}: not healthy; not checked")
                 continue
             left = max(30.0, deadline - time.monotonic())
-            words = ["check", server.url, "--json", "--timeout", "120",
-                     "--prompt-words", options.prompt_words]  # fmt: skip
+            words = [
+                "check",
+                server.url,
+                "--json",
+                "--timeout",
+                "120",
+                "--prompt-words",
+                options.prompt_words,
+            ]
             began = time.monotonic()
             try:
-                done = subprocess.run([sys.executable, "-m", "detargs.cli", *words],
-                                      capture_output=True, text=True, timeout=left,
-                                      check=False)  # fmt: skip
+                done = subprocess.run(
+                    [sys.executable, "-m", "detargs.cli", *words],
+                    capture_output=True,
+                    text=True,
+                    timeout=left,
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 summary.append(f"{server.name}: the check ran past the budget")
                 continue
             took = time.monotonic() - began
             (out / f"check-{server.name}.json").write_text(done.stdout or done.stderr)
-            summary.append(f"\n== {server.name} ({server.note}): healthy after "
-                           f"{server.healthy_after:.0f} s; detargs check exit {done.returncode} "
-                           f"in {took:.1f} s")  # fmt: skip
+            summary.append(
+                f"\n== {server.name} ({server.note}): healthy after "
+                f"{server.healthy_after:.0f} s; detargs check exit {done.returncode} "
+                f"in {took:.1f} s"
+            )
             summary.append(f"   {shlex.join(server.command)}")
             if done.stdout.strip().startswith("{"):
                 from detargs.check import CheckReport
@@ -231,8 +269,9 @@ def main() -> int:
                 report = CheckReport.from_json(done.stdout)
                 summary.append(report.summary())
                 for probe in report.probes:
-                    groups = "; ".join(f"{g.label}: {g.unique_outputs}/{g.runs}"
-                                       for g in probe.groups)  # fmt: skip
+                    groups = "; ".join(
+                        f"{g.label}: {g.unique_outputs}/{g.runs}" for g in probe.groups
+                    )
                     summary.append(f"   {probe.name} groups (unique/runs): {groups}")
             else:
                 summary.append(done.stderr.strip())

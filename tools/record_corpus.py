@@ -29,36 +29,91 @@ from detargs.profiles import profile_names  # noqa: E402
 from detargs.resolution import OnConflict  # noqa: E402
 
 RELEASES: Final = (
-    "0.5.3", "0.5.4.post1", "0.5.9", "0.5.10", "0.5.12", "0.5.13", "0.5.14", "0.5.15", "0.5.17",
-    "0.5.18", "0.5.19", "0.5.20", "0.5.22", "0.5.23",
-)  # fmt: skip
+    "0.5.3",
+    "0.5.4.post1",
+    "0.5.9",
+    "0.5.10",
+    "0.5.12",
+    "0.5.13",
+    "0.5.14",
+    "0.5.15",
+    "0.5.17",
+    "0.5.18",
+    "0.5.19",
+    "0.5.20",
+    "0.5.22",
+    "0.5.23",
+)
 MLA: Final = "DeepseekV2ForCausalLM"
 # (name, SGLang words, model_arch, on_conflict); {max_bs} is the release's own spelling
 LAUNCHES: Final[tuple[tuple[str, tuple[str, ...], str | None, OnConflict], ...]] = (
     ("plain", ("--enable-deterministic-inference",), None, "error"),
     ("not-deterministic", ("--tp-size", "1"), None, "error"),
     ("rl-target", ("--rl-on-policy-target", "fsdp"), None, "error"),
-    ("standalone-spec", ("--trust-remote-code", "{max_bs}", "8", "--speculative-algorithm",
-                         "STANDALONE", "--speculative-draft-model-path", "D",
-                         "--speculative-num-steps", "4", "--speculative-eagle-topk", "2",
-                         "--speculative-num-draft-tokens", "7", "--mem-fraction-static", "0.7",
-                         "--attention-backend", "triton", "--enable-deterministic-inference"),
-     None, "error"),
-    ("mla-fp8", ("--trust-remote-code", "--kv-cache-dtype", "fp8_e5m2",
-                 "--enable-deterministic-inference"), MLA, "error"),
-    ("fp8-e5m2", ("--kv-cache-dtype", "fp8_e5m2", "--enable-deterministic-inference"), None,
-     "error"),
-    ("flashinfer", ("--attention-backend", "flashinfer", "--enable-deterministic-inference"),
-     None, "error"),
+    (
+        "standalone-spec",
+        (
+            "--trust-remote-code",
+            "{max_bs}",
+            "8",
+            "--speculative-algorithm",
+            "STANDALONE",
+            "--speculative-draft-model-path",
+            "D",
+            "--speculative-num-steps",
+            "4",
+            "--speculative-eagle-topk",
+            "2",
+            "--speculative-num-draft-tokens",
+            "7",
+            "--mem-fraction-static",
+            "0.7",
+            "--attention-backend",
+            "triton",
+            "--enable-deterministic-inference",
+        ),
+        None,
+        "error",
+    ),
+    (
+        "mla-fp8",
+        ("--trust-remote-code", "--kv-cache-dtype", "fp8_e5m2", "--enable-deterministic-inference"),
+        MLA,
+        "error",
+    ),
+    (
+        "fp8-e5m2",
+        ("--kv-cache-dtype", "fp8_e5m2", "--enable-deterministic-inference"),
+        None,
+        "error",
+    ),
+    (
+        "flashinfer",
+        ("--attention-backend", "flashinfer", "--enable-deterministic-inference"),
+        None,
+        "error",
+    ),
     ("fa4", ("--attention-backend", "fa4", "--enable-deterministic-inference"), None, "error"),
-    ("sampling-override", ("--sampling-backend", "flashinfer",
-                           "--enable-deterministic-inference"), None, "override"),
-    ("disable-cuda-graph", ("--disable-cuda-graph", "--enable-deterministic-inference"), None,
-     "error"),
+    (
+        "sampling-override",
+        ("--sampling-backend", "flashinfer", "--enable-deterministic-inference"),
+        None,
+        "override",
+    ),
+    (
+        "disable-cuda-graph",
+        ("--disable-cuda-graph", "--enable-deterministic-inference"),
+        None,
+        "error",
+    ),
     ("tp-all", ("--tp-size", "{gpus}", "--enable-deterministic-inference"), None, "error"),
-    ("tp-all-mla", ("--tp-size", "{gpus}", "--kv-cache-dtype", "fp8_e5m2",
-                    "--enable-deterministic-inference"), MLA, "error"),
-)  # fmt: skip
+    (
+        "tp-all-mla",
+        ("--tp-size", "{gpus}", "--kv-cache-dtype", "fp8_e5m2", "--enable-deterministic-inference"),
+        MLA,
+        "error",
+    ),
+)
 PROFILE_COUNTS: Final = (1, 8)
 
 
@@ -87,20 +142,31 @@ def record() -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DetargsWarning)
             try:
-                launch = resolve(from_argv(argv, release), device=device, sglang_version=release,
-                                 on_conflict=on_conflict, model_arch=model_arch, environ={})
+                launch = resolve(
+                    from_argv(argv, release),
+                    device=device,
+                    sglang_version=release,
+                    on_conflict=on_conflict,
+                    model_arch=model_arch,
+                    environ={},
+                )
             except DetargsError as error:
                 corpus[key] = {"error": type(error).__name__}
                 continue
-        corpus[key] = {"argv": list(launch.argv), "env": dict(launch.env),
-                       "fingerprint": launch.fingerprint}  # fmt: skip
+        corpus[key] = {
+            "argv": list(launch.argv),
+            "env": dict(launch.env),
+            "fingerprint": launch.fingerprint,
+        }
     return corpus
 
 
 def corpus_text(corpus: dict[str, Any]) -> str:
     """One case a line, so that a change shows as the cases it changed."""
-    lines = [f"{json.dumps(key)}: {json.dumps(corpus[key], separators=(',', ':'))}"
-             for key in sorted(corpus)]  # fmt: skip
+    lines = [
+        f"{json.dumps(key)}: {json.dumps(corpus[key], separators=(',', ':'))}"
+        for key in sorted(corpus)
+    ]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 

@@ -72,46 +72,122 @@ DEVICES: Final = ("h100", "b200")
 TORCH: Final = "torch==2.13.0"  # the CPU build on this machine's disk; server args need no kernels
 # What the server_args import chain needs beyond torch, transformers and msgspec (found by
 # running it); everything else missing is stubbed.
-EXTRA_DEPS: Final = ("msgspec", "orjson", "pydantic", "requests", "psutil", "pyyaml", "pybase64",
-                     "setproctitle", "pyzmq", "packaging", "pillow", "starlette", "ipython",
-                     "aiohttp", "dill", "openai", "partial_json_parser", "xgrammar",
-                     "sentencepiece", "compressed-tensors", "gguf", "einops")  # fmt: skip
+EXTRA_DEPS: Final = (
+    "msgspec",
+    "orjson",
+    "pydantic",
+    "requests",
+    "psutil",
+    "pyyaml",
+    "pybase64",
+    "setproctitle",
+    "pyzmq",
+    "packaging",
+    "pillow",
+    "starlette",
+    "ipython",
+    "aiohttp",
+    "dill",
+    "openai",
+    "partial_json_parser",
+    "xgrammar",
+    "sentencepiece",
+    "compressed-tensors",
+    "gguf",
+    "einops",
+)
 # The only modules stubbed: GPU-only packages a CUDA install of sglang has and this CPU venv
 # cannot, and torchvision, whose PyPI builds need another torch than the CPU file (sglang
 # imports it for JPEG decoding). Anything else missing fails the run: add it to EXTRA_DEPS.
-GPU_ONLY: Final = frozenset({"sgl_kernel", "flashinfer", "triton", "deep_gemm", "deep_ep",
-                             "flash_mla", "cuda", "cutlass", "nvidia", "sglang_kernel",
-                             "torchvision", "torchaudio", "torch_memory_saver"})  # fmt: skip
+GPU_ONLY: Final = frozenset(
+    {
+        "sgl_kernel",
+        "flashinfer",
+        "triton",
+        "deep_gemm",
+        "deep_ep",
+        "flash_mla",
+        "cuda",
+        "cutlass",
+        "nvidia",
+        "sglang_kernel",
+        "torchvision",
+        "torchaudio",
+        "torch_memory_saver",
+    }
+)
 CHILD_PATH: Final = "/usr/bin:/bin"
 MODEL_PLACEHOLDER: Final = "MODEL"
 DRAFT_PLACEHOLDER: Final = "DRAFT"
 # The fields recorded from SGLang's final ServerArgs (absent fields are recorded as absent).
-FIELDS: Final = ("attention_backend", "prefill_attention_backend", "decode_attention_backend",
-                 "sampling_backend", "disable_radix_cache", "disable_cuda_graph",
-                 "cuda_graph_backend_prefill", "cuda_graph_backend_decode",
-                 "disable_prefill_cuda_graph", "disable_custom_all_reduce",
-                 "enable_torch_symm_mem", "page_size", "kv_cache_dtype")  # fmt: skip
+FIELDS: Final = (
+    "attention_backend",
+    "prefill_attention_backend",
+    "decode_attention_backend",
+    "sampling_backend",
+    "disable_radix_cache",
+    "disable_cuda_graph",
+    "cuda_graph_backend_prefill",
+    "cuda_graph_backend_decode",
+    "disable_prefill_cuda_graph",
+    "disable_custom_all_reduce",
+    "enable_torch_symm_mem",
+    "page_size",
+    "kv_cache_dtype",
+)
 ENV_PREFIXES: Final = ("NCCL_", "SGLANG_ENABLE_DETERMINISTIC")
 
 LLAMA_CONFIG: Final = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256,
-    "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "num_hidden_layers": 2, "vocab_size": 1024, "max_position_embeddings": 4096,
-    "rms_norm_eps": 1e-5, "torch_dtype": "bfloat16", "rope_theta": 10000.0,
-    "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False,
-}  # fmt: skip
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 256,
+    "intermediate_size": 512,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 1024,
+    "max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-5,
+    "torch_dtype": "bfloat16",
+    "rope_theta": 10000.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "tie_word_embeddings": False,
+}
 DEEPSEEK_V2_CONFIG: Final = {
-    "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2", "hidden_size": 256,
-    "intermediate_size": 512, "moe_intermediate_size": 128, "num_attention_heads": 4,
-    "num_key_value_heads": 4, "num_hidden_layers": 2, "vocab_size": 1024,
-    "max_position_embeddings": 4096, "kv_lora_rank": 64, "q_lora_rank": None,
-    "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32, "n_routed_experts": 4,
-    "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 1,
-    "moe_layer_freq": 1, "n_group": 1, "topk_group": 1, "topk_method": "greedy",
-    "scoring_func": "softmax", "norm_topk_prob": False, "routed_scaling_factor": 1.0,
-    "rms_norm_eps": 1e-6, "torch_dtype": "bfloat16", "rope_theta": 10000.0,
-    "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False,
-}  # fmt: skip
+    "architectures": ["DeepseekV2ForCausalLM"],
+    "model_type": "deepseek_v2",
+    "hidden_size": 256,
+    "intermediate_size": 512,
+    "moe_intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "num_hidden_layers": 2,
+    "vocab_size": 1024,
+    "max_position_embeddings": 4096,
+    "kv_lora_rank": 64,
+    "q_lora_rank": None,
+    "qk_nope_head_dim": 32,
+    "qk_rope_head_dim": 16,
+    "v_head_dim": 32,
+    "n_routed_experts": 4,
+    "n_shared_experts": 1,
+    "num_experts_per_tok": 2,
+    "first_k_dense_replace": 1,
+    "moe_layer_freq": 1,
+    "n_group": 1,
+    "topk_group": 1,
+    "topk_method": "greedy",
+    "scoring_func": "softmax",
+    "norm_topk_prob": False,
+    "routed_scaling_factor": 1.0,
+    "rms_norm_eps": 1e-6,
+    "torch_dtype": "bfloat16",
+    "rope_theta": 10000.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "tie_word_embeddings": False,
+}
 
 
 def fixtures(release: str) -> dict[str, tuple[list[str], str | None]]:
@@ -120,8 +196,7 @@ def fixtures(release: str) -> dict[str, tuple[list[str], str | None]]:
 
     argvs = fixture_argvs(release)
     spec = [DRAFT_PLACEHOLDER if item == "D" else item for item in argvs["standalone-spec"]]
-    return {"standalone-spec": (spec, None),
-            "mla-fp8": (argvs["mla-fp8"], "DeepseekV2ForCausalLM")}  # fmt: skip
+    return {"standalone-spec": (spec, None), "mla-fp8": (argvs["mla-fp8"], "DeepseekV2ForCausalLM")}
 
 
 def detargs_launch(
@@ -133,8 +208,9 @@ def detargs_launch(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DetargsWarning)
         args = from_argv(["--model-path", MODEL_PLACEHOLDER, *argv], release)
-        launch = resolve(args, device=device, sglang_version=release, model_arch=model_arch,
-                         environ={})  # fmt: skip
+        launch = resolve(
+            args, device=device, sglang_version=release, model_arch=model_arch, environ={}
+        )
     return list(launch.argv), dict(launch.env)
 
 
@@ -144,11 +220,15 @@ def gpu_spec(device: str) -> dict[str, Any]:
     gpu, count = lookup(device)
     major, minor = gpu.capability
     return {
-        "key": device, "name": gpu.name, "capability": [major, minor],
+        "key": device,
+        "name": gpu.name,
+        "capability": [major, minor],
         # NVML reports no memory total on unified-memory parts (DGX Spark): say 120 GiB.
-        "memory_mib": gpu.memory_mib or 120 * 1024, "count": count or 1,
-        "cuda": "12.8" if major < 10 else "13.0", "sms": 132 if major < 10 else 148,
-    }  # fmt: skip
+        "memory_mib": gpu.memory_mib or 120 * 1024,
+        "count": count or 1,
+        "cuda": "12.8" if major < 10 else "13.0",
+        "sms": 132 if major < 10 else 148,
+    }
 
 
 # --------------------------------------------------------------------------- environment
@@ -179,8 +259,16 @@ def ensure_venv(release: str) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     pin = venv / "constraints.txt"
     pin.write_text(TORCH + "\n")  # nothing may swap the CPU torch for a CUDA build
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "-c", str(pin)]  # fmt: skip
+    pip = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-c",
+        str(pin),
+    ]
     subprocess.run([*pip, TORCH, _pinned_transformers(wheel), *EXTRA_DEPS], check=True)
     subprocess.run([*pip, "--no-deps", str(wheel)], check=True)
     done.write_text(release)
@@ -216,25 +304,44 @@ def run_sglang(
         filled = [places.get(item, item) for item in argv]
         request = Path(tmp) / "request.json"
         result = Path(tmp) / "result.json"
-        request.write_text(json.dumps({"argv": filled, "gpu": gpu, "fields": FIELDS,
-                                       "env_prefixes": ENV_PREFIXES}))  # fmt: skip
+        request.write_text(
+            json.dumps({"argv": filled, "gpu": gpu, "fields": FIELDS, "env_prefixes": ENV_PREFIXES})
+        )
         child_env = {
             "PATH": CHILD_PATH,  # no nvidia-smi: SGLang falls back to mem_get_info
-            "HOME": tmp, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "0",
+            "HOME": tmp,
+            "LANG": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "CUDA_VISIBLE_DEVICES": "0",
             **({"DETARGS_SGRES_DEBUG": "1"} if os.environ.get("DETARGS_SGRES_DEBUG") else {}),
             **env,
-        }  # fmt: skip
+        }
         proc = subprocess.run(
-            [str(python), "-W", "ignore", str(Path(__file__).resolve()), "--child",
-             str(request), str(result)],
-            cwd=tmp, env=child_env, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [
+                str(python),
+                "-W",
+                "ignore",
+                str(Path(__file__).resolve()),
+                "--child",
+                str(request),
+                str(result),
+            ],
+            cwd=tmp,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if os.environ.get("DETARGS_SGRES_DEBUG"):
             print(proc.stderr[-6000:], file=sys.stderr)
         if not result.exists():
-            raise RuntimeError(f"sglang=={release} resolution crashed (exit {proc.returncode}):\n"
-                               f"{proc.stderr[-4000:]}")  # fmt: skip
+            raise RuntimeError(
+                f"sglang=={release} resolution crashed (exit {proc.returncode}):\n"
+                f"{proc.stderr[-4000:]}"
+            )
         data: dict[str, Any] = json.loads(result.read_text())
         data["log"] = _relevant_log(proc.stderr)
         return data
@@ -258,10 +365,16 @@ def _mock_gpu(gpu: dict[str, Any]) -> None:
     major, minor = gpu["capability"]
     total = gpu["memory_mib"] * 2**20
     props = types.SimpleNamespace(
-        name=gpu["name"], major=major, minor=minor, total_memory=total,
-        multi_processor_count=gpu["sms"], is_integrated=False, uuid="GPU-detargs-mock",
-        L2_cache_size=50 * 2**20, warp_size=32,
-    )  # fmt: skip
+        name=gpu["name"],
+        major=major,
+        minor=minor,
+        total_memory=total,
+        multi_processor_count=gpu["sms"],
+        is_integrated=False,
+        uuid="GPU-detargs-mock",
+        L2_cache_size=50 * 2**20,
+        warp_size=32,
+    )
     cuda = torch.cuda
     cuda.is_available = lambda: True
     cuda.device_count = lambda: gpu["count"]
@@ -343,8 +456,9 @@ def _child(request_file: str, result_file: str) -> int:
                 server_args.resolve_once()
                 overrides = importlib.import_module("sglang.srt.arg_groups.model_override_base")
                 view = overrides.resolved_view(server_args)
-        fields = {name: _plain(getattr(view, name)) for name in request["fields"]
-                  if hasattr(view, name)}  # fmt: skip
+        fields = {
+            name: _plain(getattr(view, name)) for name in request["fields"] if hasattr(view, name)
+        }
         fields["cuda_graph_config"] = _graph_config(view)
         result = {"ok": True, "fields": fields}
     except BaseException as error:  # recorded, not hidden: SGLang refused (SystemExit too)
@@ -353,8 +467,9 @@ def _child(request_file: str, result_file: str) -> int:
         result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:600]}
         if os.environ.get("DETARGS_SGRES_DEBUG"):
             traceback.print_exc()
-    result["env"] = {k: v for k, v in sorted(os.environ.items())
-                     if k.startswith(tuple(request["env_prefixes"]))}  # fmt: skip
+    result["env"] = {
+        k: v for k, v in sorted(os.environ.items()) if k.startswith(tuple(request["env_prefixes"]))
+    }
     result["stubbed"] = sorted(finder.stubbed)
     Path(result_file).write_text(json.dumps(result, sort_keys=True))
     return 0
@@ -395,11 +510,19 @@ def record(releases: list[str], devices: list[str]) -> list[dict[str, Any]]:
                     variants.append(("detargs+prefill-disabled", fixed))
                 for variant, sg_argv in variants:
                     outcome = run_sglang(release, gpu, sg_argv, env, model_arch)
-                    cases.append({
-                        "release": release, "device": device, "fixture": name,
-                        "model_arch": model_arch, "variant": variant, "fixture_argv": argv,
-                        "argv": sg_argv, "env": env, "sglang": outcome,
-                    })  # fmt: skip
+                    cases.append(
+                        {
+                            "release": release,
+                            "device": device,
+                            "fixture": name,
+                            "model_arch": model_arch,
+                            "variant": variant,
+                            "fixture_argv": argv,
+                            "argv": sg_argv,
+                            "env": env,
+                            "sglang": outcome,
+                        }
+                    )
                     print(_row(cases[-1]), flush=True)
     return cases
 
@@ -415,9 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print-only", action="store_true")
     parser.add_argument("--mla", action="store_true", help="with --raw: a DeepSeek-V2 model")
     parser.add_argument(
-        "--raw", nargs=argparse.REMAINDER, default=None,
+        "--raw",
+        nargs=argparse.REMAINDER,
+        default=None,
         help="hand this argv (after --model-path MODEL) to SGLang as given, without detargs",
-    )  # fmt: skip
+    )
     options = parser.parse_args(args)
     if options.raw is not None:
         arch = "DeepseekV2ForCausalLM" if options.mla else None

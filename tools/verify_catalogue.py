@@ -68,9 +68,7 @@ def _rejected(release: str) -> set[str]:
 def compare(release: str, raw: dict[str, Any], keys: Sequence[str]) -> list[str]:
     """Differences between the real parser (``raw``) and the catalogue, one line each."""
     flags, rejected = build_catalogue.normalise(raw)
-    real = {
-        facts["options"][0]: {key: facts[key] for key in keys} for facts in flags
-    }
+    real = {facts["options"][0]: {key: facts[key] for key in keys} for facts in flags}
     listed = _catalogued(release, keys)
     problems: list[str] = []
     for name in sorted(real.keys() - listed.keys()):
@@ -93,8 +91,14 @@ def compare(release: str, raw: dict[str, Any], keys: Sequence[str]) -> list[str]
 
 # A value each catalogued type accepts, for the probe.
 _SAMPLES: Final = {
-    "str": "x", "int": "1", "float": "0.5", "json": "{}", "bool": "true",
-    "fn:json_list_type": "[]", "fn:human_readable_int": "1", "fn:nullable_str": "x",
+    "str": "x",
+    "int": "1",
+    "float": "0.5",
+    "json": "{}",
+    "bool": "true",
+    "fn:json_list_type": "[]",
+    "fn:human_readable_int": "1",
+    "fn:nullable_str": "x",
     "fn:parse_cuda_graph_config_arg": "{}",
 }
 
@@ -140,23 +144,26 @@ def probe(release: str) -> tuple[list[str], list[str]]:
     outcome = _sglang_parser.check_argvs(release, [*accept, *reject])
     problems = [
         f"refused {' '.join(item['argv'][2:])}: {item['error']}"
-        for item in outcome[: len(accept)] if not item["ok"]
+        for item in outcome[: len(accept)]
+        if not item["ok"]
     ]
-    notes = sorted({
-        f"accepted though not catalogued (abbreviation?): {item['argv'][2]}"
-        for item in outcome[len(accept):] if item["ok"]
-    })
+    notes = sorted(
+        {
+            f"accepted though not catalogued (abbreviation?): {item['argv'][2]}"
+            for item in outcome[len(accept) :]
+            if item["ok"]
+        }
+    )
     return problems, notes
 
 
-def verify(
-    releases: Sequence[str], keys: Sequence[str], jobs: int, with_probe: bool = True
-) -> int:
+def verify(releases: Sequence[str], keys: Sequence[str], jobs: int, with_probe: bool = True) -> int:
     failures = 0
     published = _sglang_parser.release_list(build_catalogue.LOW, build_catalogue.HIGH)
     if list(published) != list(catalogue.releases()):
-        print(f"release list differs: published {published}, catalogued "
-              f"{list(catalogue.releases())}")
+        print(
+            f"release list differs: published {published}, catalogued {list(catalogue.releases())}"
+        )
         failures += 1
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         raws = pool.map(_sglang_parser.extract_flags, releases)
@@ -169,8 +176,10 @@ def verify(
                 problems += refused
             count = len(catalogue.catalogue_for(release).flags)
             status = "OK  " if not problems else "FAIL"
-            print(f"{status} {release:<14} {count:4d} flags, {len(problems)} differences, "
-                  f"{len(notes)} notes")
+            print(
+                f"{status} {release:<14} {count:4d} flags, {len(problems)} differences, "
+                f"{len(notes)} notes"
+            )
             for problem in problems:
                 print(f"       {problem}")
             for note in notes:
@@ -208,8 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--all-facts", action="store_true", help="compare every catalogued fact")
     cli.add_argument("--argv-file", type=Path, help='{"<release>": [[argv...], ...]}')
     cli.add_argument("--json-out", type=Path, help="with --argv-file: write results here")
-    cli.add_argument("--no-probe", action="store_true",
-                     help="skip parsing a sample argv for every flag")
+    cli.add_argument(
+        "--no-probe", action="store_true", help="skip parsing a sample argv for every flag"
+    )
     cli.add_argument("--jobs", type=int, default=2)
     ns = cli.parse_args(argv)
     if ns.argv_file is not None:

@@ -31,20 +31,22 @@ from typing import Any
 _TORCH_COUNT = "import torch; print(torch.cuda.device_count())"
 # The driver itself, with no library's emulation in between: cuInit, then each visible
 # device's PCI bus id in CUDA order (or the cuInit status when it fails).
-_DRIVER_BUSES = "\n".join([
-    "import ctypes",
-    "cuda = ctypes.CDLL('libcuda.so.1')",
-    "status = cuda.cuInit(0)",
-    "count, device, buses = ctypes.c_int(0), ctypes.c_int(0), []",
-    "if not status:",
-    "    cuda.cuDeviceGetCount(ctypes.byref(count))",
-    "    for ordinal in range(count.value):",
-    "        cuda.cuDeviceGet(ctypes.byref(device), ordinal)",
-    "        text = ctypes.create_string_buffer(64)",
-    "        cuda.cuDeviceGetPCIBusId(text, 64, device)",
-    "        buses.append(text.value.decode())",
-    "print(f'cuInit {status}' if status else ','.join(buses))",
-])
+_DRIVER_BUSES = "\n".join(
+    [
+        "import ctypes",
+        "cuda = ctypes.CDLL('libcuda.so.1')",
+        "status = cuda.cuInit(0)",
+        "count, device, buses = ctypes.c_int(0), ctypes.c_int(0), []",
+        "if not status:",
+        "    cuda.cuDeviceGetCount(ctypes.byref(count))",
+        "    for ordinal in range(count.value):",
+        "        cuda.cuDeviceGet(ctypes.byref(device), ordinal)",
+        "        text = ctypes.create_string_buffer(64)",
+        "        cuda.cuDeviceGetPCIBusId(text, 64, device)",
+        "        buses.append(text.value.decode())",
+        "print(f'cuInit {status}' if status else ','.join(buses))",
+    ]
+)
 _NO_TORCH = (
     "import sys; from detargs import detect; info = detect(); "
     "print(len(info.gpus), 'torch' in sys.modules, 'pynvml' in sys.modules)"
@@ -130,31 +132,50 @@ def main() -> int:
         }
         for what, (smi_value, ours) in checks.items():
             verdict = "match" if smi_value == ours else "DIFFERS"
-            print(f"  gpu {row['index']} {what:<11} nvidia-smi={smi_value!r:<46} "
-                  f"detargs={ours!r} {verdict}")
+            print(
+                f"  gpu {row['index']} {what:<11} nvidia-smi={smi_value!r:<46} "
+                f"detargs={ours!r} {verdict}"
+            )
     if len(smi) != len(gpus):
         print(f"  count: nvidia-smi {len(smi)}, detargs {len(gpus)} DIFFERS")
 
     uuid = smi[0]["uuid"] if smi else "GPU-00000000"
     cases: list[tuple[str, str | None, str | None]] = [
-        ("unset", None, None), ("empty", "", None), ("-1", "-1", None), ("0", "0", None),
-        ("0,0", "0,0", None), ("uuid prefix", uuid[:12], None), ("full uuid", uuid, None),
-        ("uuid without GPU-", uuid[4:], None), ("0,-1", "0,-1", None), ("-1,0", "-1,0", None),
-        ("1", "1", None), ("1,0", "1,0", None), (" 0", " 0", None), ("0abc", "0abc", None),
-        ("GPU-", "GPU-", None), ("MIG-x", "MIG-x", None), ("uuid,0", f"{uuid},0", None),
-    ]  # fmt: skip
+        ("unset", None, None),
+        ("empty", "", None),
+        ("-1", "-1", None),
+        ("0", "0", None),
+        ("0,0", "0,0", None),
+        ("uuid prefix", uuid[:12], None),
+        ("full uuid", uuid, None),
+        ("uuid without GPU-", uuid[4:], None),
+        ("0,-1", "0,-1", None),
+        ("-1,0", "-1,0", None),
+        ("1", "1", None),
+        ("1,0", "1,0", None),
+        (" 0", " 0", None),
+        ("0abc", "0abc", None),
+        ("GPU-", "GPU-", None),
+        ("MIG-x", "MIG-x", None),
+        ("uuid,0", f"{uuid},0", None),
+    ]
     if len(smi) >= 2:
         second = smi[1]["uuid"]
         last = str(len(smi) - 1)
         cases += [
-            ("0,1", "0,1", None), (f"{last},0", f"{last},0", None), ("1,1", "1,1", None),
-            ("second uuid prefix", second[:12], None), ("uuid2,uuid1", f"{second},{uuid}", None),
+            ("0,1", "0,1", None),
+            (f"{last},0", f"{last},0", None),
+            ("1,1", "1,1", None),
+            ("second uuid prefix", second[:12], None),
+            ("uuid2,uuid1", f"{second},{uuid}", None),
             ("0,out of range,1", f"0,{len(smi)},1", None),
             ("unset, PCI_BUS_ID", None, "PCI_BUS_ID"),
             (f"{last},0 PCI_BUS_ID", f"{last},0", "PCI_BUS_ID"),
-        ]  # fmt: skip
-    print("\n== CUDA_VISIBLE_DEVICES: detargs vs the CUDA driver (cuInit), by PCI bus id in CUDA"
-          " order; torch's device count beside")  # fmt: skip
+        ]
+    print(
+        "\n== CUDA_VISIBLE_DEVICES: detargs vs the CUDA driver (cuInit), by PCI bus id in CUDA"
+        " order; torch's device count beside"
+    )
     print(f"  {'case':<22} {'value':<26} {'detargs':<24} {'driver':<24} {'torch':<6} verdict")
     rows = []
     for label, value, order in cases:
@@ -164,15 +185,27 @@ def main() -> int:
         driver = _buses(raw.split(",")) if raw and not raw.startswith(("cuInit", "exit")) else raw
         torch = _count(_TORCH_COUNT, value, order)
         # cuInit 100 is "no device"; 101 (a repeated device) is what detargs exits 3 for
-        agrees = ours == driver or (driver, ours) in {("cuInit 100", "none"),
-                                                      ("cuInit 101", "exit 3")}  # fmt: skip
+        agrees = ours == driver or (driver, ours) in {
+            ("cuInit 100", "none"),
+            ("cuInit 101", "exit 3"),
+        }
         verdict = "agrees" if agrees else "DIFFERS"
         shown = "unset" if value is None else repr(value if len(value) < 24 else value[:21] + "...")
         print(f"  {label:<22} {shown:<26} {ours:<24} {driver:<24} {torch:<6} {verdict}")
         if code != 0:
             print(f"      detargs: {err.splitlines()[-1] if err else ''}")
-        rows.append({"case": label, "value": value, "order": order, "detargs": ours,
-                     "driver": driver, "torch": torch, "agrees": agrees, "stderr": err})
+        rows.append(
+            {
+                "case": label,
+                "value": value,
+                "order": order,
+                "detargs": ours,
+                "driver": driver,
+                "torch": torch,
+                "agrees": agrees,
+                "stderr": err,
+            }
+        )
     report["cuda_visible_devices"] = rows
 
     code, out, err = _run([sys.executable, "-c", _NO_TORCH], _env())

@@ -33,23 +33,48 @@ MODELS: Final = (None, "DeepseekV2ForCausalLM")
 
 
 def fixture_argvs(release: str) -> dict[str, list[str]]:
-    max_bs = "--cuda-graph-max-bs" if Version(release) < Version("0.5.15") else (
-        "--cuda-graph-max-bs-decode"
+    max_bs = (
+        "--cuda-graph-max-bs"
+        if Version(release) < Version("0.5.15")
+        else ("--cuda-graph-max-bs-decode")
     )
     return {
         "plain": ["--enable-deterministic-inference"],
         "standalone-spec": [
-            "--trust-remote-code", max_bs, "8", "--speculative-algorithm", "STANDALONE",
-            "--speculative-draft-model-path", "D", "--speculative-num-steps", "4",
-            "--speculative-eagle-topk", "2", "--speculative-num-draft-tokens", "7",
-            "--mem-fraction-static", "0.7", "--attention-backend", "triton",
+            "--trust-remote-code",
+            max_bs,
+            "8",
+            "--speculative-algorithm",
+            "STANDALONE",
+            "--speculative-draft-model-path",
+            "D",
+            "--speculative-num-steps",
+            "4",
+            "--speculative-eagle-topk",
+            "2",
+            "--speculative-num-draft-tokens",
+            "7",
+            "--mem-fraction-static",
+            "0.7",
+            "--attention-backend",
+            "triton",
             "--enable-deterministic-inference",
         ],
-        "mla-fp8": ["--trust-remote-code", "--kv-cache-dtype", "fp8_e5m2",
-                    "--enable-deterministic-inference"],
-        "tp-radix-off": ["--enable-deterministic-inference", "--disable-radix-cache",
-                         "--tp-size", "2", "--chunked-prefill-size", "-1"],
-    }  # fmt: skip
+        "mla-fp8": [
+            "--trust-remote-code",
+            "--kv-cache-dtype",
+            "fp8_e5m2",
+            "--enable-deterministic-inference",
+        ],
+        "tp-radix-off": [
+            "--enable-deterministic-inference",
+            "--disable-radix-cache",
+            "--tp-size",
+            "2",
+            "--chunked-prefill-size",
+            "-1",
+        ],
+    }
 
 
 def overridden_argvs(release: str) -> dict[str, list[str]]:
@@ -57,15 +82,22 @@ def overridden_argvs(release: str) -> dict[str, list[str]]:
     version = Version(release)
     argvs: dict[str, list[str]] = {}
     if Version("0.5.10") <= version <= Version("0.5.19"):
-        argvs["enforce-piecewise"] = ["--enforce-piecewise-cuda-graph",
-                                      "--enable-deterministic-inference"]
+        argvs["enforce-piecewise"] = [
+            "--enforce-piecewise-cuda-graph",
+            "--enable-deterministic-inference",
+        ]
     if version >= Version("0.5.14"):
-        argvs["breakable-prefill"] = ["--cuda-graph-backend-prefill", "breakable",
-                                      "--enable-deterministic-inference"]
-        argvs["graph-config"] = ["--cuda-graph-config",
-                                 '{"prefill": {"backend": "full"}, "decode": {"backend": "full"}}',
-                                 "--enable-deterministic-inference"]
-    return argvs  # fmt: skip
+        argvs["breakable-prefill"] = [
+            "--cuda-graph-backend-prefill",
+            "breakable",
+            "--enable-deterministic-inference",
+        ]
+        argvs["graph-config"] = [
+            "--cuda-graph-config",
+            '{"prefill": {"backend": "full"}, "decode": {"backend": "full"}}',
+            "--enable-deterministic-inference",
+        ]
+    return argvs
 
 
 def table(chosen: list[str]) -> dict[str, list[list[str]]]:
@@ -83,9 +115,14 @@ def table(chosen: list[str]) -> dict[str, list[list[str]]]:
                         warnings.simplefilter("ignore", DetargsWarning)
                         args = from_argv(["--model-path", "m", *argv], release)
                         try:
-                            launch = resolve(args, device=device, sglang_version=release,
-                                             model_arch=model_arch, environ={},
-                                             on_conflict=on_conflict)  # fmt: skip
+                            launch = resolve(
+                                args,
+                                device=device,
+                                sglang_version=release,
+                                model_arch=model_arch,
+                                environ={},
+                                on_conflict=on_conflict,
+                            )
                         except ConflictError as error:
                             print(f"{release} {name} {device} {model_arch}: conflict ({error})")
                             continue

@@ -53,12 +53,26 @@ EXIT_OUTPUT_FAILED = 1
 
 _RESOLVING = ("resolve", "explain", "launch")
 _TAKES_ENGINE_ARGS = (*_RESOLVING, "plan")
-_FORMATS = {"resolve": ("argv", "shell", "json"), "explain": ("text", "json"),
-            "launch": ("shell", "json")}  # fmt: skip
+_FORMATS = {
+    "resolve": ("argv", "shell", "json"),
+    "explain": ("text", "json"),
+    "launch": ("shell", "json"),
+}
 _OWN_OPTIONS = frozenset(
-    {"--sglang-version", "--on-conflict", "--model-arch", "--gpu-index", "--launcher",
-     "--format", "--dry-run", "--nnodes", "--node-report", "--dist-port", "--plan"}
-)  # fmt: skip
+    {
+        "--sglang-version",
+        "--on-conflict",
+        "--model-arch",
+        "--gpu-index",
+        "--launcher",
+        "--format",
+        "--dry-run",
+        "--nnodes",
+        "--node-report",
+        "--dist-port",
+        "--plan",
+    }
+)
 _SUMMARIES = {
     "resolve": "print the final launch",
     "explain": "print each decision and why",
@@ -94,8 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         output.discard()
         if failure.errno == errno.EPIPE:
             return EXIT_BROKEN_PIPE
-        say(f"detargs: error: cannot write to standard output: {failure.reason}; "
-             "the output is incomplete")  # fmt: skip
+        say(
+            f"detargs: error: cannot write to standard output: {failure.reason}; "
+            "the output is incomplete"
+        )
         return EXIT_OUTPUT_FAILED
     finally:
         sys.stdout = saved
@@ -120,9 +136,11 @@ def _run(words: list[str], out: TextIO) -> int:
         return 2
     planned = getattr(options, "plan", None) is not None  # the plan holds the engine arguments
     if options.command in _TAKES_ENGINE_ARGS and not engine_args and not planned:
-        say(f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
-             f"{options.command} --device h100 -- --model-path MODEL "
-             "--enable-deterministic-inference")  # fmt: skip
+        say(
+            f"detargs: error: no SGLang arguments: they go after --, as in: detargs "
+            f"{options.command} --device h100 -- --model-path MODEL "
+            "--enable-deterministic-inference"
+        )
         return 2
     try:
         return _COMMANDS[options.command](options, engine_args, out)
@@ -147,11 +165,15 @@ def _unrecognized(command: str, unknown: list[str]) -> str:
         if owners:
             named = [f"`detargs {name}`" for name in owners]
             where = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
-            return (f"detargs: error: {option} is an option of {where}, not of `detargs "
-                    f"{command}`; see `detargs {command} --help`")  # fmt: skip
-    return (f"detargs: error: unrecognized arguments: {shlex.join(unknown)}; SGLang's own "
-            f"flags go after --, as in: detargs {command} [options] -- "
-            f"{shlex.join(unknown)}")  # fmt: skip
+            return (
+                f"detargs: error: {option} is an option of {where}, not of `detargs "
+                f"{command}`; see `detargs {command} --help`"
+            )
+    return (
+        f"detargs: error: unrecognized arguments: {shlex.join(unknown)}; SGLang's own "
+        f"flags go after --, as in: detargs {command} [options] -- "
+        f"{shlex.join(unknown)}"
+    )
 
 
 def _options_by_command() -> dict[str, list[str]]:
@@ -191,8 +213,10 @@ class _Once(argparse.Action):
         given: dict[str, tuple[str | None, Any]] = namespace.__dict__.setdefault("_given", {})
         if self.dest in given:
             first_option, first = given[self.dest]
-            parser.error(f"{option_string} is given twice ({first_option} {first}, then "
-                         f"{option_string} {values}): give it once")  # fmt: skip
+            parser.error(
+                f"{option_string} is given twice ({first_option} {first}, then "
+                f"{option_string} {values}): give it once"
+            )
         given[self.dest] = (option_string, values)
         setattr(namespace, self.dest, values)
 
@@ -229,15 +253,23 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         command = add(name)
         _resolve_options(command)
         formats = _FORMATS[name]
-        helps = {"resolve": "argv: the launcher's arguments; shell: a full command line with "
-                 "env; json: everything", "explain": "text: a table; json: the whole "
-                 "resolution, as resolve --format json", "launch": "with --dry-run: shell: "
-                 "the command line; json: the whole resolution"}  # fmt: skip
-        command.add_argument("--format", choices=formats, default=None, action=_Once,
-                             help=f"{helps[name]} (default: {formats[0]})")
+        helps = {
+            "resolve": "argv: the launcher's arguments; shell: a full command line with "
+            "env; json: everything",
+            "explain": "text: a table; json: the whole resolution, as resolve --format json",
+            "launch": "with --dry-run: shell: the command line; json: the whole resolution",
+        }
+        command.add_argument(
+            "--format",
+            choices=formats,
+            default=None,
+            action=_Once,
+            help=f"{helps[name]} (default: {formats[0]})",
+        )
         if name == "launch":
-            command.add_argument("--dry-run", action="store_true",
-                                 help="print the launch instead of running it")
+            command.add_argument(
+                "--dry-run", action="store_true", help="print the launch instead of running it"
+            )
             _plan_launch_options(command)
     if wanted("plan"):
         command = add("plan")
@@ -245,79 +277,152 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         _plan_options(command)
     if wanted("detect"):
         detect = add("detect")
-        detect.add_argument("--device", action=_Once,
-                            help="a profile name (h100, b200x8) or a saved JSON path; default: "
-                            "DETARGS_DEVICE, then NVML")
+        detect.add_argument(
+            "--device",
+            action=_Once,
+            help="a profile name (h100, b200x8) or a saved JSON path; default: "
+            "DETARGS_DEVICE, then NVML",
+        )
         detect.add_argument("--json", action="store_true", help="print DeviceInfo JSON")
     if wanted("flags"):
         flags = add("flags")
-        flags.add_argument("--sglang-version", action=_Once,
-                           help="default: installed sglang, else newest")
-        flags.add_argument("flag", nargs="?", help="show one flag's history across releases "
-                           "(in the --sglang-version release, when given), written without "
-                           "its dashes (cuda-graph-max-bs) or after -- (detargs flags -- "
-                           "--cuda-graph-max-bs)")
+        flags.add_argument(
+            "--sglang-version", action=_Once, help="default: installed sglang, else newest"
+        )
+        flags.add_argument(
+            "flag",
+            nargs="?",
+            help="show one flag's history across releases "
+            "(in the --sglang-version release, when given), written without "
+            "its dashes (cuda-graph-max-bs) or after -- (detargs flags -- "
+            "--cuda-graph-max-bs)",
+        )
     if wanted("profiles"):
         profiles = add("profiles")
         profiles.add_argument("--json", action="store_true", help="print the profiles as JSON")
     if wanted("completion"):
         completion = add("completion")
-        completion.add_argument("shell", choices=("bash", "zsh"),
-                                help="the shell: bash (source it, or put it in "
-                                "bash_completion.d) or zsh (put it on $fpath as _detargs)")
+        completion.add_argument(
+            "shell",
+            choices=("bash", "zsh"),
+            help="the shell: bash (source it, or put it in "
+            "bash_completion.d) or zsh (put it on $fpath as _detargs)",
+        )
     if wanted("check"):
         _check_options(add("check"))
     return parser
 
 
 def _resolve_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--device", default=None, action=_Once,
-                         help="a profile (h100, b200x8; see `detargs profiles`), a saved "
-                         "DeviceInfo JSON path, or 'auto' (default: DETARGS_DEVICE, then NVML)")
-    command.add_argument("--sglang-version", default=None, action=_Once,
-                         help="the SGLang release that will run (default: the installed "
-                         "sglang, else the newest catalogued)")
-    command.add_argument("--on-conflict", choices=("error", "override"), default="error",
-                         action=_Once,
-                         help="what to do when your flags contradict a rule (default: error)")
-    command.add_argument("--model-arch", default=None, action=_Once,
-                         help="the model's architecture (e.g. DeepseekV2ForCausalLM) when "
-                         "--model-path is not a local directory")
-    command.add_argument("--gpu-index", type=int, default=None, action=_Once,
-                         help="the CUDA device the rules key on, on a mixed machine")
-    command.add_argument("--launcher", default=None, action=_Once,
-                         help="the launcher command (default: 'python -m sglang.launch_server')")
+    command.add_argument(
+        "--device",
+        default=None,
+        action=_Once,
+        help="a profile (h100, b200x8; see `detargs profiles`), a saved "
+        "DeviceInfo JSON path, or 'auto' (default: DETARGS_DEVICE, then NVML)",
+    )
+    command.add_argument(
+        "--sglang-version",
+        default=None,
+        action=_Once,
+        help="the SGLang release that will run (default: the installed "
+        "sglang, else the newest catalogued)",
+    )
+    command.add_argument(
+        "--on-conflict",
+        choices=("error", "override"),
+        default="error",
+        action=_Once,
+        help="what to do when your flags contradict a rule (default: error)",
+    )
+    command.add_argument(
+        "--model-arch",
+        default=None,
+        action=_Once,
+        help="the model's architecture (e.g. DeepseekV2ForCausalLM) when "
+        "--model-path is not a local directory",
+    )
+    command.add_argument(
+        "--gpu-index",
+        type=int,
+        default=None,
+        action=_Once,
+        help="the CUDA device the rules key on, on a mixed machine",
+    )
+    command.add_argument(
+        "--launcher",
+        default=None,
+        action=_Once,
+        help="the launcher command (default: 'python -m sglang.launch_server')",
+    )
 
 
 def _plan_options(command: argparse.ArgumentParser) -> None:
     from .plan import DEFAULT_DIST_PORT
 
-    command.add_argument("--nnodes", action=_Once, type=int, required=True,
-                         help="how many nodes the launch spans")
-    command.add_argument("--node-report", action="append", default=[], metavar="FILE",
-                         help="a node's `detargs detect --json` report (repeat per node; "
-                         "they must agree); instead of --device")
-    command.add_argument("--dist-port", action=_Once, type=int, default=DEFAULT_DIST_PORT,
-                         help=f"the port of --dist-init-addr on the leader "
-                         f"(default {DEFAULT_DIST_PORT})")
-    command.add_argument("-o", "--output", action=_Once, default=None, metavar="FILE",
-                         help="write the plan there (atomically) instead of stdout")
+    command.add_argument(
+        "--nnodes", action=_Once, type=int, required=True, help="how many nodes the launch spans"
+    )
+    command.add_argument(
+        "--node-report",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a node's `detargs detect --json` report (repeat per node; "
+        "they must agree); instead of --device",
+    )
+    command.add_argument(
+        "--dist-port",
+        action=_Once,
+        type=int,
+        default=DEFAULT_DIST_PORT,
+        help=f"the port of --dist-init-addr on the leader (default {DEFAULT_DIST_PORT})",
+    )
+    command.add_argument(
+        "-o",
+        "--output",
+        action=_Once,
+        default=None,
+        metavar="FILE",
+        help="write the plan there (atomically) instead of stdout",
+    )
 
 
 def _plan_launch_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--plan", action=_Once, default=None, metavar="FILE",
-                         help="launch this node's part of a plan from detargs plan")
-    command.add_argument("--check-only", action="store_true",
-                         help="with --plan: check this node against the plan and exit")
-    command.add_argument("--node-rank", action=_Once, type=int, default=None,
-                         help="with --plan: this node's rank (default: SLURM_NODEID, "
-                         "LWS_WORKER_INDEX)")
-    command.add_argument("--nnodes", action=_Once, type=int, default=None,
-                         help="with --plan: the node count (default: SLURM_NNODES, "
-                         "LWS_GROUP_SIZE)")
-    command.add_argument("--dist-init-addr", action=_Once, default=None, metavar="HOST[:PORT]",
-                         help="with --plan: the leader (default: the first host of "
-                         "SLURM_JOB_NODELIST, LWS_LEADER_ADDRESS; port from the plan)")
+    command.add_argument(
+        "--plan",
+        action=_Once,
+        default=None,
+        metavar="FILE",
+        help="launch this node's part of a plan from detargs plan",
+    )
+    command.add_argument(
+        "--check-only",
+        action="store_true",
+        help="with --plan: check this node against the plan and exit",
+    )
+    command.add_argument(
+        "--node-rank",
+        action=_Once,
+        type=int,
+        default=None,
+        help="with --plan: this node's rank (default: SLURM_NODEID, LWS_WORKER_INDEX)",
+    )
+    command.add_argument(
+        "--nnodes",
+        action=_Once,
+        type=int,
+        default=None,
+        help="with --plan: the node count (default: SLURM_NNODES, LWS_GROUP_SIZE)",
+    )
+    command.add_argument(
+        "--dist-init-addr",
+        action=_Once,
+        default=None,
+        metavar="HOST[:PORT]",
+        help="with --plan: the leader (default: the first host of "
+        "SLURM_JOB_NODELIST, LWS_LEADER_ADDRESS; port from the plan)",
+    )
 
 
 def _resolution(options: argparse.Namespace, engine_args: list[str]) -> Resolution:
@@ -338,8 +443,9 @@ def _resolution(options: argparse.Namespace, engine_args: list[str]) -> Resoluti
                 ) from None
             raise
         assumed += notes
-        launcher = (ENGINE.default_launcher if options.launcher is None
-                    else _launcher(options.launcher))
+        launcher = (
+            ENGINE.default_launcher if options.launcher is None else _launcher(options.launcher)
+        )
         resolution = _resolve_record(
             values,
             target,
@@ -355,9 +461,11 @@ def _resolution(options: argparse.Namespace, engine_args: list[str]) -> Resoluti
         raise
     warn_all(resolution.warnings)
     if target.source == "newest":
-        say(f"detargs: note: resolved for SGLang {target.release}, the newest catalogued "
-             "release: no --sglang-version was given and no sglang is installed here; pass "
-             "--sglang-version for the release that will run")  # fmt: skip
+        say(
+            f"detargs: note: resolved for SGLang {target.release}, the newest catalogued "
+            "release: no --sglang-version was given and no sglang is installed here; pass "
+            "--sglang-version for the release that will run"
+        )
     return resolution
 
 
@@ -369,8 +477,10 @@ def _launcher(text: str) -> tuple[str, ...]:
             f"--launcher {text!r}: {error}; close or escape the quote", flag="--launcher"
         ) from None
     if not words:
-        raise InvalidArgsError("--launcher is empty; give a command such as "
-                               "'python -m sglang.launch_server'", flag="--launcher")
+        raise InvalidArgsError(
+            "--launcher is empty; give a command such as 'python -m sglang.launch_server'",
+            flag="--launcher",
+        )
     return words
 
 
@@ -384,8 +494,10 @@ def _cmd_resolve(options: argparse.Namespace, engine_args: list[str], out: TextI
         emit(shlex.join(resolution.argv), out)
         if resolution.env:
             needed = " ".join(f"{name}={value}" for name, value in resolution.env.items())
-            say(f"detargs: note: this launch also needs the environment {needed}; "
-                 "--format shell or json includes it")  # fmt: skip
+            say(
+                f"detargs: note: this launch also needs the environment {needed}; "
+                "--format shell or json includes it"
+            )
     return 0
 
 
@@ -406,34 +518,52 @@ def _cmd_plan(options: argparse.Namespace, engine_args: list[str], out: TextIO) 
     target = ENGINE.target_version(options.sglang_version)
     args, notes = ENGINE.read_argv(engine_args, target)
     warn_all(notes)
-    plan = make_plan(args, nnodes=options.nnodes, device=options.device,
-                     node_reports=options.node_report, sglang_version=target,
-                     on_conflict=options.on_conflict, model_arch=options.model_arch,
-                     gpu_index=options.gpu_index, dist_port=options.dist_port,
-                     launcher=_launcher(options.launcher) if options.launcher else
-                     ENGINE.default_launcher)  # fmt: skip
+    plan = make_plan(
+        args,
+        nnodes=options.nnodes,
+        device=options.device,
+        node_reports=options.node_report,
+        sglang_version=target,
+        on_conflict=options.on_conflict,
+        model_arch=options.model_arch,
+        gpu_index=options.gpu_index,
+        dist_port=options.dist_port,
+        launcher=_launcher(options.launcher) if options.launcher else ENGINE.default_launcher,
+    )
     warn_all(plan.warnings)
     if options.output is None:
         emit(plan.to_json().rstrip("\n"), out)
     else:
         plan.write(options.output)
-        say(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to "
-             f"{options.output}")  # fmt: skip
+        say(f"detargs: plan {plan.fingerprint} for {plan.nnodes} nodes written to {options.output}")
     return 0
 
 
 def _cmd_launch(options: argparse.Namespace, engine_args: list[str], out: TextIO) -> int:
     if options.format is not None and not options.dry_run:
-        raise InvalidArgsError(f"--format {options.format} is for --dry-run: add --dry-run to "
-                               "print the launch, or drop --format to run it", flag="--format")
+        raise InvalidArgsError(
+            f"--format {options.format} is for --dry-run: add --dry-run to "
+            "print the launch, or drop --format to run it",
+            flag="--format",
+        )
     if options.plan is not None:
         return _launch_plan(options, engine_args, out)
-    per_node = [flag for flag, value in (("--check-only", options.check_only or None),
-                ("--node-rank", options.node_rank), ("--nnodes", options.nnodes),
-                ("--dist-init-addr", options.dist_init_addr)) if value is not None]  # fmt: skip
+    per_node = [
+        flag
+        for flag, value in (
+            ("--check-only", options.check_only or None),
+            ("--node-rank", options.node_rank),
+            ("--nnodes", options.nnodes),
+            ("--dist-init-addr", options.dist_init_addr),
+        )
+        if value is not None
+    ]
     if per_node:
-        raise InvalidArgsError(f"{per_node[0]} goes with --plan FILE (a plan from detargs "
-                               "plan); a one-node launch takes none", flag=per_node[0])
+        raise InvalidArgsError(
+            f"{per_node[0]} goes with --plan FILE (a plan from detargs "
+            "plan); a one-node launch takes none",
+            flag=per_node[0],
+        )
     resolution = _resolution(options, engine_args)
     if options.dry_run:
         emit(resolution.to_json() if options.format == "json" else resolution.shell(), out)
@@ -447,31 +577,47 @@ def _launch_plan(options: argparse.Namespace, engine_args: list[str], out: TextI
     from .plan import Plan
 
     if engine_args:
-        raise InvalidArgsError("the plan holds the SGLang arguments: drop what follows --, or "
-                               "write a new plan with detargs plan", flag="--plan")
-    for flag, value in (("--sglang-version", options.sglang_version),
-                        ("--on-conflict", None if options.on_conflict == "error" else 1),
-                        ("--model-arch", options.model_arch),
-                        ("--gpu-index", options.gpu_index)):  # fmt: skip
+        raise InvalidArgsError(
+            "the plan holds the SGLang arguments: drop what follows --, or "
+            "write a new plan with detargs plan",
+            flag="--plan",
+        )
+    for flag, value in (
+        ("--sglang-version", options.sglang_version),
+        ("--on-conflict", None if options.on_conflict == "error" else 1),
+        ("--model-arch", options.model_arch),
+        ("--gpu-index", options.gpu_index),
+    ):
         if value is not None:
-            raise InvalidArgsError(f"{flag} was decided when the plan was written; drop it "
-                                   "here, or write a new plan with detargs plan", flag=flag)
+            raise InvalidArgsError(
+                f"{flag} was decided when the plan was written; drop it "
+                "here, or write a new plan with detargs plan",
+                flag=flag,
+            )
     plan = Plan.read(options.plan)
-    placement = node_placement(os.environ, node_rank=options.node_rank, nnodes=options.nnodes,
-                               dist_init_addr=options.dist_init_addr)  # fmt: skip
+    placement = node_placement(
+        os.environ,
+        node_rank=options.node_rank,
+        nnodes=options.nnodes,
+        dist_init_addr=options.dist_init_addr,
+    )
     if placement is None:
         if plan.nnodes != 1:
             raise InvalidArgsError(
                 f"the plan spans {plan.nnodes} nodes, but nothing says which one this is: run "
                 "it under srun or a LeaderWorkerSet, or pass --node-rank, --nnodes and "
-                "--dist-init-addr", flag="--node-rank")
+                "--dist-init-addr",
+                flag="--node-rank",
+            )
         placement = NodePlacement(rank=0, nnodes=1, leader=None)
     plan.check_node(placement, device=options.device)
     launcher = None if options.launcher is None else _launcher(options.launcher)
     node = plan.launch_for_node(placement, launcher=launcher)
     if options.check_only:
-        emit(f"detargs: rank {placement.rank} of {placement.nnodes} matches plan "
-              f"{plan.fingerprint}", out)  # fmt: skip
+        emit(
+            f"detargs: rank {placement.rank} of {placement.nnodes} matches plan {plan.fingerprint}",
+            out,
+        )
         return 0
     if options.dry_run:
         emit(node.to_json() if options.format == "json" else node.shell(), out)
@@ -507,8 +653,9 @@ def _cmd_flags(options: argparse.Namespace, engine_args: list[str], out: TextIO)
     target = ENGINE.target_version(options.sglang_version)
     warn_all(target.warnings)
     if options.flag:
-        lines, notes = ENGINE.flag_report(options.flag, target.release,
-                                          pinned=options.sglang_version is not None)
+        lines, notes = ENGINE.flag_report(
+            options.flag, target.release, pinned=options.sglang_version is not None
+        )
         for note in notes:
             say(f"detargs: note: {note}")
     else:
@@ -526,25 +673,42 @@ def _cmd_profiles(options: argparse.Namespace, engine_args: list[str], out: Text
     # the kernel target as GpuInfo names it: sm90, or gfx942 for AMD
     targets = {entry.key: profile(entry.key).gpus[0].target for entry in PROFILES}
     if options.json:
-        rows = [{"name": entry.key, "aliases": list(entry.aliases), "gpu": entry.name,
-                 "vendor": entry.vendor, "capability": str(entry.capability),
-                 "target": targets[entry.key], "arch": entry.arch.value,
-                 "memory_mib": entry.memory_mib, "note": entry.note}
-                for entry in PROFILES]  # fmt: skip
+        rows = [
+            {
+                "name": entry.key,
+                "aliases": list(entry.aliases),
+                "gpu": entry.name,
+                "vendor": entry.vendor,
+                "capability": str(entry.capability),
+                "target": targets[entry.key],
+                "arch": entry.arch.value,
+                "memory_mib": entry.memory_mib,
+                "note": entry.note,
+            }
+            for entry in PROFILES
+        ]
         emit(json.dumps({"profiles": rows, "max_count": MAX_COUNT}, indent=2), out)
         return 0
     header = ("name", "gpu", "capability", "arch", "aliases")
     rows_text = [header] + [
-        (entry.key, entry.name, f"{entry.capability} ({targets[entry.key]})", entry.arch.value,
-         ", ".join(entry.aliases) or "-")
+        (
+            entry.key,
+            entry.name,
+            f"{entry.capability} ({targets[entry.key]})",
+            entry.arch.value,
+            ", ".join(entry.aliases) or "-",
+        )
         for entry in PROFILES
-    ]  # fmt: skip
+    ]
     widths = [max(len(row[column]) for row in rows_text) for column in range(len(header) - 1)]
     for row in rows_text:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         emit("  ".join([*cells, row[-1]]), out)
-    emit(f"Add xN for N GPUs of one kind, N from 1 to {MAX_COUNT} (h100x8); case, spaces and "
-          "a leading 'NVIDIA' are ignored.", out)  # fmt: skip
+    emit(
+        f"Add xN for N GPUs of one kind, N from 1 to {MAX_COUNT} (h100x8); case, spaces and "
+        "a leading 'NVIDIA' are ignored.",
+        out,
+    )
     return 0
 
 
@@ -560,13 +724,24 @@ def _check_options(command: argparse.ArgumentParser) -> None:
 
     d = CheckOptions()
     command.add_argument("url", help="the server, e.g. http://127.0.0.1:30000")
-    command.add_argument("--api", action=_Once, choices=("auto", "sglang", "openai"),
-                         default="auto",
-                         help="SGLang's /generate or OpenAI's /v1/completions (default: auto)")
-    command.add_argument("--model", action=_Once,
-                         help="model name for /v1/completions (default: the first of /v1/models)")
-    command.add_argument("--probes", action=_Once, default=",".join(d.probes),
-                         help=f"comma-separated, of {', '.join(PROBES)} (default: all)")
+    command.add_argument(
+        "--api",
+        action=_Once,
+        choices=("auto", "sglang", "openai"),
+        default="auto",
+        help="SGLang's /generate or OpenAI's /v1/completions (default: auto)",
+    )
+    command.add_argument(
+        "--model",
+        action=_Once,
+        help="model name for /v1/completions (default: the first of /v1/models)",
+    )
+    command.add_argument(
+        "--probes",
+        action=_Once,
+        default=",".join(d.probes),
+        help=f"comma-separated, of {', '.join(PROBES)} (default: all)",
+    )
     for flag, name, kind, meaning in (
         ("--max-new-tokens", "max_new_tokens", int, "tokens generated per request"),
         ("--trials", "trials", int, "trials of the batch and seeded probes"),
@@ -576,11 +751,21 @@ def _check_options(command: argparse.ArgumentParser) -> None:
         ("--seed", "seed", int, "sampling seed of the seeded probe and prompt generator"),
         ("--timeout", "timeout_s", float, "seconds to wait for one answer"),
     ):
-        command.add_argument(flag, action=_Once, dest=name, type=kind, default=getattr(d, name),
-                             help=f"{meaning} (default: {getattr(d, name)})")
-    command.add_argument("--others", action=_Once, default=",".join(map(str, d.others)),
-                         help="how many other prompts go out at once with the probe prompt, "
-                         "one burst per count (default: %(default)s)")
+        command.add_argument(
+            flag,
+            action=_Once,
+            dest=name,
+            type=kind,
+            default=getattr(d, name),
+            help=f"{meaning} (default: {getattr(d, name)})",
+        )
+    command.add_argument(
+        "--others",
+        action=_Once,
+        default=",".join(map(str, d.others)),
+        help="how many other prompts go out at once with the probe prompt, "
+        "one burst per count (default: %(default)s)",
+    )
     command.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -592,21 +777,38 @@ def _cmd_check(options: argparse.Namespace, engine_args: list[str], out: TextIO)
 
     others = words(options.others)
     if not all(word.isdigit() for word in others):
-        raise InvalidArgsError(f"--others {options.others!r}: give counts separated by commas, "
-                               "as in --others 1,3,7,15,31", flag="--others")  # fmt: skip
-    names = ("max_new_tokens", "trials", "repeats", "prompt_words", "temperature", "seed",
-             "timeout_s")  # fmt: skip
+        raise InvalidArgsError(
+            f"--others {options.others!r}: give counts separated by commas, "
+            "as in --others 1,3,7,15,31",
+            flag="--others",
+        )
+    names = (
+        "max_new_tokens",
+        "trials",
+        "repeats",
+        "prompt_words",
+        "temperature",
+        "seed",
+        "timeout_s",
+    )
     try:
-        settings = check.options(probes=words(options.probes),
-                                 others=tuple(int(word) for word in others),
-                                 **{name: getattr(options, name) for name in names})  # fmt: skip
+        settings = check.options(
+            probes=words(options.probes),
+            others=tuple(int(word) for word in others),
+            **{name: getattr(options, name) for name in names},
+        )
     except InvalidArgsError as error:
         # CheckOptions names its fields; here they are options
         field = str(error).removeprefix("check options: ").split(" ", 1)[0]
         flag = "--timeout" if field == "timeout_s" else "--" + field.replace("_", "-")
         raise InvalidArgsError(f"{flag}: {str(error).split(' ', 3)[-1]}", flag=flag) from None
-    report = check.check(options.url, settings, api=None if options.api == "auto" else options.api,
-                         model=options.model, progress=None)  # fmt: skip
+    report = check.check(
+        options.url,
+        settings,
+        api=None if options.api == "auto" else options.api,
+        model=options.model,
+        progress=None,
+    )
     emit(report.to_json() if options.json else report.summary(), out)
     return 0 if report.deterministic else 5
 

@@ -238,9 +238,18 @@ class GpuInfo:
     """The PCI bus id NVML reports, e.g. ``00000000:00:06.0``."""
 
     def __post_init__(self) -> None:
-        _check_types(self, {"index": int, "nvml_index": (int, None), "name": str,
-                            "uuid": (str, None), "memory_total_bytes": (int, None),
-                            "mig": (MigInfo, None), "pci_bus_id": (str, None)})  # fmt: skip
+        _check_types(
+            self,
+            {
+                "index": int,
+                "nvml_index": (int, None),
+                "name": str,
+                "uuid": (str, None),
+                "memory_total_bytes": (int, None),
+                "mig": (MigInfo, None),
+                "pci_bus_id": (str, None),
+            },
+        )
         if self.vendor not in ("nvidia", "amd"):
             raise ValueError(f"GpuInfo.vendor must be 'nvidia' or 'amd', not {self.vendor!r}")
         capability = _coerce_capability(self.capability)
@@ -301,9 +310,7 @@ def _coerce_capability(value: Any) -> ComputeCapability:
         and all(isinstance(part, int) and not isinstance(part, bool) for part in value)
     ):
         return ComputeCapability(*value)
-    raise ValueError(
-        f"not a compute capability: {value!r} (expected '9.0', 'sm90' or [9, 0])"
-    )
+    raise ValueError(f"not a compute capability: {value!r} (expected '9.0', 'sm90' or [9, 0])")
 
 
 @dataclass(frozen=True, kw_only=True)

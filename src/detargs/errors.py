@@ -147,8 +147,14 @@ class PlanMismatchError(DetargsError):
 
     exit_code: ClassVar[int] = 4
 
-    def __init__(self, node: str, rank: int | None, differences: tuple[str, ...] | list[str],
-                 *, fingerprint: str = "") -> None:
+    def __init__(
+        self,
+        node: str,
+        rank: int | None,
+        differences: tuple[str, ...] | list[str],
+        *,
+        fingerprint: str = "",
+    ) -> None:
         self.node = node
         self.rank = rank
         self.differences = tuple(differences)

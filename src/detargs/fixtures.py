@@ -121,9 +121,7 @@ class DeterministicServerMixin:
     @classmethod
     def _resolve(cls) -> Resolution:
         session = _session.current()
-        version = cls.sglang_version if cls.sglang_version is not None else (
-            session.sglang_version
-        )
+        version = cls.sglang_version if cls.sglang_version is not None else (session.sglang_version)
         device = cls.device if cls.device is not None else session.device
         target = ENGINE.target_version(version)
         extra_args = cls.extra_args
@@ -191,8 +189,11 @@ def _launch_names() -> list[str]:
 
 def _refuse_a_near_miss(cls: type, klass: type, name: str, value: object) -> None:
     """An attribute named almost like a launch argument is a typo that would be dropped."""
-    if name.startswith("_") or callable(value) or isinstance(value, (classmethod, staticmethod,
-                                                                   property)):
+    if (
+        name.startswith("_")
+        or callable(value)
+        or isinstance(value, (classmethod, staticmethod, property))
+    ):
         return
     import difflib  # only this check needs it
 

@@ -63,12 +63,14 @@ def first_host(hostlist: str) -> str:
     except parser.BadHostlist as error:
         raise InvalidArgsError(
             f"SLURM_JOB_NODELIST={hostlist!r} is not a hostlist expression ({error}); run "
-            "under srun, or pass --dist-init-addr HOST:PORT", flag="SLURM_JOB_NODELIST"
+            "under srun, or pass --dist-init-addr HOST:PORT",
+            flag="SLURM_JOB_NODELIST",
         ) from None
     if not hosts or not hosts[0]:
         raise InvalidArgsError(
             f"SLURM_JOB_NODELIST={hostlist!r} names no host; run under srun, or pass "
-            "--dist-init-addr HOST:PORT", flag="SLURM_JOB_NODELIST"
+            "--dist-init-addr HOST:PORT",
+            flag="SLURM_JOB_NODELIST",
         )
     return str(hosts[0])
 
@@ -117,28 +119,38 @@ def node_placement(
             source = found_source
     if rank is None and count is None and leader is None:
         return None
-    missing = [flag for flag, value in (("--node-rank", rank), ("--nnodes", count))
-               if value is None]  # fmt: skip
+    missing = [
+        flag for flag, value in (("--node-rank", rank), ("--nnodes", count)) if value is None
+    ]
     if missing:
         raise InvalidArgsError(
             f"{' and '.join(missing)} not given and no scheduler says it (SLURM_NODEID/"
             "SLURM_NNODES under srun, LWS_WORKER_INDEX/LWS_GROUP_SIZE under a "
-            "LeaderWorkerSet); pass --node-rank and --nnodes together", flag=missing[0]
+            "LeaderWorkerSet); pass --node-rank and --nnodes together",
+            flag=missing[0],
         )
     assert rank is not None
     assert count is not None
-    return NodePlacement(rank=rank, nnodes=count, leader=leader, leader_port=port,
-                         source=source, name=environ.get("SLURMD_NODENAME") or None)  # fmt: skip
+    return NodePlacement(
+        rank=rank,
+        nnodes=count,
+        leader=leader,
+        leader_port=port,
+        source=source,
+        name=environ.get("SLURMD_NODENAME") or None,
+    )
 
 
 def _explicit(
     node_rank: int | None, nnodes: int | None
 ) -> tuple[int | None, int | None, str | None, PlacementSource]:
     for flag, value, least in (("--node-rank", node_rank, 0), ("--nnodes", nnodes, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < least):  # fmt: skip
-            raise InvalidArgsError(f"{flag} must be an int of at least {least}, not {value!r}",
-                                   flag=flag)  # fmt: skip
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < least
+        ):
+            raise InvalidArgsError(
+                f"{flag} must be an int of at least {least}, not {value!r}", flag=flag
+            )
     return node_rank, nnodes, None, "explicit"
 
 
@@ -154,22 +166,33 @@ def _scheduler(
                 flag="SLURM_NTASKS",
             )
         nodelist = environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_JOB_NODELIST")
-        return (_number(environ, "SLURM_NODEID", 0), _number(environ, "SLURM_NNODES", 1),
-                None if not nodelist else hosts(nodelist), "slurm")  # fmt: skip
+        return (
+            _number(environ, "SLURM_NODEID", 0),
+            _number(environ, "SLURM_NNODES", 1),
+            None if not nodelist else hosts(nodelist),
+            "slurm",
+        )
     if environ.get("LWS_WORKER_INDEX") is not None:
-        return (_number(environ, "LWS_WORKER_INDEX", 0), _number(environ, "LWS_GROUP_SIZE", 1),
-                environ.get("LWS_LEADER_ADDRESS") or None, "lws")  # fmt: skip
+        return (
+            _number(environ, "LWS_WORKER_INDEX", 0),
+            _number(environ, "LWS_GROUP_SIZE", 1),
+            environ.get("LWS_LEADER_ADDRESS") or None,
+            "lws",
+        )
     return None
 
 
 def _number(environ: Mapping[str, str], name: str, least: int) -> int:
     text = environ.get(name)
     if text is None:
-        raise InvalidArgsError(f"{name} is not set while the other variables of its scheduler "
-                               "are; run under the scheduler, or pass --node-rank and --nnodes",
-                               flag=name)  # fmt: skip
+        raise InvalidArgsError(
+            f"{name} is not set while the other variables of its scheduler "
+            "are; run under the scheduler, or pass --node-rank and --nnodes",
+            flag=name,
+        )
     value = text.strip()
     if not value.isdigit() or int(value) < least:
-        raise InvalidArgsError(f"{name}={text!r} is not a whole number of at least {least}",
-                               flag=name)  # fmt: skip
+        raise InvalidArgsError(
+            f"{name}={text!r} is not a whole number of at least {least}", flag=name
+        )
     return int(value)

@@ -47,8 +47,19 @@ DEFAULT_DIST_PORT: Final = 50000
 """The port of ``--dist-init-addr`` on the leader unless ``detargs plan --dist-port``."""
 PER_NODE_FIELDS: Final = ("nnodes", "node_rank", "dist_init_addr")
 """The only fields whose values differ between nodes, filled by ``launch_for_node``."""
-_KEYS: Final = ("detargs_plan", "sglang_version", "nnodes", "gpus", "launcher", "argv", "env",
-                "per_node_flags", "dist_port", "warnings", "fingerprint")  # fmt: skip
+_KEYS: Final = (
+    "detargs_plan",
+    "sglang_version",
+    "nnodes",
+    "gpus",
+    "launcher",
+    "argv",
+    "env",
+    "per_node_flags",
+    "dist_port",
+    "warnings",
+    "fingerprint",
+)
 
 
 @dataclass(frozen=True)
@@ -92,11 +103,18 @@ class NodeLaunch:
 
     def to_json(self) -> str:
         """This node's launch as JSON: its rank, node count and leader, command, argv, env."""
-        return json.dumps({
-            "node_rank": self.placement.rank, "nnodes": self.placement.nnodes,
-            "leader": self.placement.leader, "command": self.command,
-            "argv": list(self.argv), "env": dict(sorted(self.env.items())),
-        }, indent=2, ensure_ascii=False)  # fmt: skip
+        return json.dumps(
+            {
+                "node_rank": self.placement.rank,
+                "nnodes": self.placement.nnodes,
+                "leader": self.placement.leader,
+                "command": self.command,
+                "argv": list(self.argv),
+                "env": dict(sorted(self.env.items())),
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -112,8 +130,13 @@ class Plan:
     """The argv every node shares (without the per-node flags)."""
     env: Mapping[str, str]
     launcher: tuple[str, ...] = ENGINE.default_launcher
-    per_node_flags: Mapping[str, str] = field(default_factory=lambda: {
-        "nnodes": "--nnodes", "node_rank": "--node-rank", "dist_init_addr": "--dist-init-addr"})
+    per_node_flags: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "nnodes": "--nnodes",
+            "node_rank": "--node-rank",
+            "dist_init_addr": "--dist-init-addr",
+        }
+    )
     """How the target release spells the per-node flags, by field."""
     dist_port: int = DEFAULT_DIST_PORT
     warnings: tuple[str, ...] = ()
@@ -132,8 +155,10 @@ class Plan:
             "detargs_plan": PLAN_FORMAT,
             "sglang_version": self.sglang_version,
             "nnodes": self.nnodes,
-            "gpus": [{"name": gpu.name, "capability": gpu.capability, "vendor": gpu.vendor}
-                     for gpu in self.gpus],
+            "gpus": [
+                {"name": gpu.name, "capability": gpu.capability, "vendor": gpu.vendor}
+                for gpu in self.gpus
+            ],
             "launcher": list(self.launcher),
             "argv": list(self.argv),
             "env": dict(sorted(self.env.items())),
@@ -142,8 +167,7 @@ class Plan:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._content(), "warnings": list(self.warnings),
-                "fingerprint": self.fingerprint}  # fmt: skip
+        return {**self._content(), "warnings": list(self.warnings), "fingerprint": self.fingerprint}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -163,8 +187,11 @@ class Plan:
         if not isinstance(data, dict):
             raise _bad(source, "not a JSON object")
         if data.get("detargs_plan") != PLAN_FORMAT:
-            raise _bad(source, f"detargs_plan is {data.get('detargs_plan')!r}, not "
-                       f"{PLAN_FORMAT}: not a plan this detargs reads")  # fmt: skip
+            raise _bad(
+                source,
+                f"detargs_plan is {data.get('detargs_plan')!r}, not "
+                f"{PLAN_FORMAT}: not a plan this detargs reads",
+            )
         keys = set(data)
         if keys != set(_KEYS):
             parts = []
@@ -177,8 +204,9 @@ class Plan:
             plan = cls(
                 sglang_version=_typed(data, "sglang_version", str),
                 nnodes=_positive(data, "nnodes"),
-                gpus=tuple(_gpu(item, number) for number, item in
-                           enumerate(_typed(data, "gpus", list))),
+                gpus=tuple(
+                    _gpu(item, number) for number, item in enumerate(_typed(data, "gpus", list))
+                ),
                 argv=_words(data, "argv"),
                 env=_strings(data, "env"),
                 launcher=_words(data, "launcher"),
@@ -191,9 +219,12 @@ class Plan:
         if not plan.gpus or not plan.launcher:
             raise _bad(source, "gpus and launcher must not be empty")
         if data["fingerprint"] != plan.fingerprint:
-            raise _bad(source, f"its fingerprint {data['fingerprint']!r} does not match its "
-                       f"content ({plan.fingerprint}): it was changed after detargs plan "
-                       "wrote it; write it again with detargs plan")  # fmt: skip
+            raise _bad(
+                source,
+                f"its fingerprint {data['fingerprint']!r} does not match its "
+                f"content ({plan.fingerprint}): it was changed after detargs plan "
+                "wrote it; write it again with detargs plan",
+            )
         return plan
 
     @classmethod
@@ -205,7 +236,8 @@ class Plan:
         except OSError as error:
             raise InvalidArgsError(
                 f"--plan {where!r}: cannot read it ({error.strerror}); give the file "
-                "detargs plan -o wrote", flag="--plan"
+                "detargs plan -o wrote",
+                flag="--plan",
             ) from None
         return cls.from_json(text, source=where)
 
@@ -216,8 +248,9 @@ class Plan:
         try:
             handle, temporary = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=directory)
         except OSError as error:
-            raise InvalidArgsError(f"-o {os.fspath(path)!r}: cannot write there "
-                                   f"({error.strerror})", flag="-o") from None  # fmt: skip
+            raise InvalidArgsError(
+                f"-o {os.fspath(path)!r}: cannot write there ({error.strerror})", flag="-o"
+            ) from None
         try:
             # mkstemp makes it private (0600); a plan is read by every node's account
             umask = os.umask(0)
@@ -230,8 +263,9 @@ class Plan:
             os.replace(temporary, where)
         except OSError as error:
             os.unlink(temporary)
-            raise InvalidArgsError(f"-o {os.fspath(path)!r}: cannot write it "
-                                   f"({error.strerror})", flag="-o") from None  # fmt: skip
+            raise InvalidArgsError(
+                f"-o {os.fspath(path)!r}: cannot write it ({error.strerror})", flag="-o"
+            ) from None
         except BaseException:
             os.unlink(temporary)
             raise
@@ -239,8 +273,13 @@ class Plan:
     def node_argv(self, placement: NodePlacement) -> tuple[str, ...]:
         """The shared argv plus this node's ``--nnodes``, ``--node-rank``, ``--dist-init-addr``."""
         flags = self.per_node_flags
-        words = [*self.argv, flags["nnodes"], str(placement.nnodes),
-                 flags["node_rank"], str(placement.rank)]  # fmt: skip
+        words = [
+            *self.argv,
+            flags["nnodes"],
+            str(placement.nnodes),
+            flags["node_rank"],
+            str(placement.rank),
+        ]
         if placement.leader is not None:
             port = self.dist_port if placement.leader_port is None else placement.leader_port
             host = f"[{placement.leader}]" if ":" in placement.leader else placement.leader
@@ -258,8 +297,9 @@ class Plan:
     ) -> NodeLaunch:
         """What the node at ``placement`` runs; ``launcher`` replaces the plan's."""
         chosen = self.launcher if launcher is None else tuple(launcher)
-        return NodeLaunch(launcher=chosen, argv=self.node_argv(placement), env=dict(self.env),
-                          placement=placement)  # fmt: skip
+        return NodeLaunch(
+            launcher=chosen, argv=self.node_argv(placement), env=dict(self.env), placement=placement
+        )
 
     def differences(
         self, placement: NodePlacement, device: DeviceInfo, installed: str | None
@@ -267,15 +307,21 @@ class Plan:
         """What differs between this plan and a node (empty: the node matches)."""
         found = []
         if placement.nnodes != self.nnodes:
-            found.append(f"node count: plan {self.nnodes}, this launch {placement.nnodes} "
-                         f"(from {_source(placement)})")  # fmt: skip
+            found.append(
+                f"node count: plan {self.nnodes}, this launch {placement.nnodes} "
+                f"(from {_source(placement)})"
+            )
         if not 0 <= placement.rank < self.nnodes:
-            found.append(f"node rank: {placement.rank} is outside 0..{self.nnodes - 1} "
-                         f"(from {_source(placement)})")  # fmt: skip
+            found.append(
+                f"node rank: {placement.rank} is outside 0..{self.nnodes - 1} "
+                f"(from {_source(placement)})"
+            )
         found += _gpu_differences(self.gpus, device)
         if installed is None:
-            found.append(f"SGLang: plan {self.sglang_version}, this node has no sglang "
-                         "installed (no sglang dist-info on sys.path)")  # fmt: skip
+            found.append(
+                f"SGLang: plan {self.sglang_version}, this node has no sglang "
+                "installed (no sglang dist-info on sys.path)"
+            )
         elif not _same_version(installed, self.sglang_version):
             found.append(f"SGLang: plan {self.sglang_version}, this node {installed}")
         return found
@@ -297,8 +343,9 @@ class Plan:
         info = detect(device, environ=environ)
         found = self.differences(placement, info, installed())
         if found:
-            raise PlanMismatchError(_node_name(placement, hostname), placement.rank, found,
-                                    fingerprint=self.fingerprint)  # fmt: skip
+            raise PlanMismatchError(
+                _node_name(placement, hostname), placement.rank, found, fingerprint=self.fingerprint
+            )
 
 
 def make_plan(
@@ -333,8 +380,9 @@ def make_plan(
         )
     node_device, warnings = _nodes_device(device, node_reports, nnodes, environ)
     target = ENGINE.target_version(sglang_version)
-    problem = ENGINE.fit_problem(values, gpus_per_node=node_device.count, nnodes=nnodes,
-                                 device=_label(device, node_device))
+    problem = ENGINE.fit_problem(
+        values, gpus_per_node=node_device.count, nnodes=nnodes, device=_label(device, node_device)
+    )
     if problem is not None:
         raise InvalidArgsError(problem, flag="--tp-size")
     resolution = _resolve_record(
@@ -347,18 +395,19 @@ def make_plan(
         environ=environ,
         launcher=launcher,
     )
-    shared = {name: value for name, value in resolution.values.set_values().items()
-              if name not in PER_NODE_FIELDS}  # fmt: skip
+    shared = {
+        name: value
+        for name, value in resolution.values.set_values().items()
+        if name not in PER_NODE_FIELDS
+    }
     return Plan(
         sglang_version=target.requested.strip() if target.requested else target.release,
         nnodes=nnodes,
-        gpus=tuple(PlanGpu(gpu.name, str(gpu.capability), gpu.vendor)
-                   for gpu in node_device.gpus),
+        gpus=tuple(PlanGpu(gpu.name, str(gpu.capability), gpu.vendor) for gpu in node_device.gpus),
         argv=tuple(ENGINE.write_argv(ENGINE.record(shared), target)),
         env=dict(resolution.env),
         launcher=resolution.launcher,
-        per_node_flags={name: ENGINE.flag_name(name, target.release)
-                        for name in PER_NODE_FIELDS},
+        per_node_flags={name: ENGINE.flag_name(name, target.release) for name in PER_NODE_FIELDS},
         dist_port=dist_port,
         warnings=(*resolution.warnings, *warnings),
     )
@@ -366,13 +415,17 @@ def make_plan(
 
 def _check_counts(nnodes: object, dist_port: object) -> None:
     if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
-        raise InvalidArgsError(f"--nnodes must be a whole number of at least 1, not {nnodes!r}",
-                               flag="--nnodes")  # fmt: skip
-    if isinstance(dist_port, bool) or not isinstance(dist_port, int) or not (
-        0 < dist_port <= 65535
+        raise InvalidArgsError(
+            f"--nnodes must be a whole number of at least 1, not {nnodes!r}", flag="--nnodes"
+        )
+    if (
+        isinstance(dist_port, bool)
+        or not isinstance(dist_port, int)
+        or not (0 < dist_port <= 65535)
     ):
-        raise InvalidArgsError(f"--dist-port must be a port from 1 to 65535, not {dist_port!r}",
-                               flag="--dist-port")  # fmt: skip
+        raise InvalidArgsError(
+            f"--dist-port must be a port from 1 to 65535, not {dist_port!r}", flag="--dist-port"
+        )
 
 
 def _nodes_device(
@@ -386,14 +439,19 @@ def _nodes_device(
     if not reports:
         return detect(device, environ=environ), []
     if device is not None:
-        raise InvalidArgsError("give the nodes' GPUs once: --device or --node-report, "
-                               "not both", flag="--node-report")  # fmt: skip
+        raise InvalidArgsError(
+            "give the nodes' GPUs once: --device or --node-report, not both", flag="--node-report"
+        )
     if len(reports) > nnodes:
-        raise InvalidArgsError(f"{len(reports)} node reports for --nnodes {nnodes}: give one "
-                               "per node at most", flag="--node-report")  # fmt: skip
+        raise InvalidArgsError(
+            f"{len(reports)} node reports for --nnodes {nnodes}: give one per node at most",
+            flag="--node-report",
+        )
     if len(reports) < nnodes:
-        return _agreeing(reports), [f"{len(reports)} node reports for {nnodes} nodes: the other "
-                                    "nodes are checked against them when they launch"]  # fmt: skip
+        return _agreeing(reports), [
+            f"{len(reports)} node reports for {nnodes} nodes: the other "
+            "nodes are checked against them when they launch"
+        ]
     return _agreeing(reports), []
 
 
@@ -429,8 +487,9 @@ def _agreeing(reports: list[str]) -> DeviceInfo:
             with open(path, "rb") as file:
                 text = file.read()
         except OSError as error:
-            raise InvalidArgsError(f"--node-report {path!r}: cannot read it ({error.strerror})",
-                                   flag="--node-report") from None  # fmt: skip
+            raise InvalidArgsError(
+                f"--node-report {path!r}: cannot read it ({error.strerror})", flag="--node-report"
+            ) from None
         info = seen.get(text)
         if info is None:
             try:
@@ -441,8 +500,10 @@ def _agreeing(reports: list[str]) -> DeviceInfo:
         if first is None:
             first = info
             if not info.gpus:
-                raise InvalidArgsError(f"--node-report {path!r} shows no GPU: "
-                                       f"{info.empty_reason}", flag="--node-report")  # fmt: skip
+                raise InvalidArgsError(
+                    f"--node-report {path!r} shows no GPU: {info.empty_reason}",
+                    flag="--node-report",
+                )
         elif _signature(info) != _signature(first):
             odd.append(f"{path} ({_summary(info)})")
     assert first is not None
@@ -451,7 +512,8 @@ def _agreeing(reports: list[str]) -> DeviceInfo:
         raise InvalidArgsError(
             f"the node reports disagree: {reports[0]} has {_summary(first)}, but {shown}. One "
             "plan runs the same launch on every node: plan the nodes of each kind apart, or "
-            "leave the odd ones out", flag="--node-report",
+            "leave the odd ones out",
+            flag="--node-report",
         )
     return first
 
@@ -495,8 +557,11 @@ def _same_version(installed: str, planned: str) -> bool:
 
 
 def _source(placement: NodePlacement) -> str:
-    return {"slurm": "SLURM_NNODES/SLURM_NODEID", "lws": "LWS_GROUP_SIZE/LWS_WORKER_INDEX",
-            "explicit": "--nnodes/--node-rank"}[placement.source]  # fmt: skip
+    return {
+        "slurm": "SLURM_NNODES/SLURM_NODEID",
+        "lws": "LWS_GROUP_SIZE/LWS_WORKER_INDEX",
+        "explicit": "--nnodes/--node-rank",
+    }[placement.source]
 
 
 def _node_name(placement: NodePlacement, hostname: str | None) -> str:
@@ -505,8 +570,9 @@ def _node_name(placement: NodePlacement, hostname: str | None) -> str:
 
 
 def _bad(source: str, problem: str) -> InvalidArgsError:
-    return InvalidArgsError(f"--plan {source!r}: {problem}; write the plan with detargs plan",
-                            flag="--plan")  # fmt: skip
+    return InvalidArgsError(
+        f"--plan {source!r}: {problem}; write the plan with detargs plan", flag="--plan"
+    )
 
 
 def _typed(data: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -549,14 +615,17 @@ def _flags(data: Mapping[str, Any]) -> dict[str, str]:
     if set(value) != set(PER_NODE_FIELDS) or not all(
         flag.startswith("--") for flag in value.values()
     ):
-        raise ValueError(f"per_node_flags must give the flag of each of "
-                         f"{', '.join(PER_NODE_FIELDS)}")  # fmt: skip
+        raise ValueError(
+            f"per_node_flags must give the flag of each of {', '.join(PER_NODE_FIELDS)}"
+        )
     return value
 
 
 def _gpu(item: Any, number: int) -> PlanGpu:
-    if not isinstance(item, dict) or set(item) != {"name", "capability", "vendor"} or not all(
-        isinstance(value, str) for value in item.values()
+    if (
+        not isinstance(item, dict)
+        or set(item) != {"name", "capability", "vendor"}
+        or not all(isinstance(value, str) for value in item.values())
     ):
         raise ValueError(f"gpus[{number}] must be {{name, capability, vendor}} strings")
     return PlanGpu(item["name"], item["capability"], item["vendor"])

@@ -119,13 +119,16 @@ PROFILES: Final[tuple[GpuProfile, ...]] = (
     GpuProfile("v100", "Tesla V100-SXM2-32GB", _cc(7, 0), 32768, ("v100-32gb",), "32 GB SXM2"),
     # AMD Instinct, for ROCm launches: NVML cannot see them, so only profiles or JSON.
     # Capability is the gfx target as ROCm torch reports it; memory is not recorded.
-    GpuProfile("mi355x", "AMD Instinct MI355X", _cc(9, 5), None, ("mi355",), "CDNA4, gfx950",
-               "amd"),
-    GpuProfile("mi325x", "AMD Instinct MI325X", _cc(9, 4), None, ("mi325",), "CDNA3, gfx942",
-               "amd"),
-    GpuProfile("mi300x", "AMD Instinct MI300X", _cc(9, 4), None, ("mi300",), "CDNA3, gfx942",
-               "amd"),
-)  # fmt: skip
+    GpuProfile(
+        "mi355x", "AMD Instinct MI355X", _cc(9, 5), None, ("mi355",), "CDNA4, gfx950", "amd"
+    ),
+    GpuProfile(
+        "mi325x", "AMD Instinct MI325X", _cc(9, 4), None, ("mi325",), "CDNA3, gfx942", "amd"
+    ),
+    GpuProfile(
+        "mi300x", "AMD Instinct MI300X", _cc(9, 4), None, ("mi300",), "CDNA3, gfx942", "amd"
+    ),
+)
 
 _BY_NAME: Final[Mapping[str, GpuProfile]] = {
     name: entry for entry in PROFILES for name in (entry.key, *entry.aliases)

@@ -36,10 +36,16 @@ CheckServer = Callable[..., "CheckReport"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("detargs")
-    group.addoption("--detargs-device", default=None,
-                    help="device for detargs fixtures: a profile, a DeviceInfo JSON path or auto")
-    group.addoption("--detargs-sglang-version", default=None,
-                    help="SGLang release detargs resolves for (default: installed, else newest)")
+    group.addoption(
+        "--detargs-device",
+        default=None,
+        help="device for detargs fixtures: a profile, a DeviceInfo JSON path or auto",
+    )
+    group.addoption(
+        "--detargs-sglang-version",
+        default=None,
+        help="SGLang release detargs resolves for (default: installed, else newest)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

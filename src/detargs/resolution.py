@@ -78,12 +78,16 @@ class Resolution:
 
         target = None if self.gpu is None else self.gpu.target
         payload = json.dumps(
-            {"argv": list(self.argv), "env": dict(self.env), "capability": target,
-             "sglang": self.sglang_version},
+            {
+                "argv": list(self.argv),
+                "env": dict(self.env),
+                "capability": target,
+                "sglang": self.sglang_version,
+            },
             sort_keys=True,
             ensure_ascii=True,
             separators=(",", ":"),
-        )  # fmt: skip
+        )
         return hashlib.sha256(payload.encode("ascii")).hexdigest()[:16]
 
     @cached_property
@@ -139,13 +143,23 @@ class Resolution:
         for decision in self.decisions:
             marker = ", replaced your value" if decision.overrode_user else ""
             lines.append(f"  {_label(decision).ljust(width)}  [{decision.rule}{marker}]")
-            lines += textwrap.wrap(decision.reason, 88, initial_indent=" " * 6,
-                                   subsequent_indent=" " * 6, break_on_hyphens=False)
+            lines += textwrap.wrap(
+                decision.reason,
+                88,
+                initial_indent=" " * 6,
+                subsequent_indent=" " * 6,
+                break_on_hyphens=False,
+            )
         if not self.decisions:
             lines.append("  nothing decided: deterministic inference is not requested")
         for text in self.warnings:
-            lines += textwrap.wrap(f"warning: {text}", 88, initial_indent="  ",
-                                   subsequent_indent=" " * 6, break_on_hyphens=False)
+            lines += textwrap.wrap(
+                f"warning: {text}",
+                88,
+                initial_indent="  ",
+                subsequent_indent=" " * 6,
+                break_on_hyphens=False,
+            )
         lines.append(f"fingerprint {self.fingerprint}")
         return "\n".join(lines)
 
@@ -182,9 +196,17 @@ def resolve(
                 f"resolve() takes ServerArgs or an argv list, not {type(args).__name__}"
             )
         values = record
-    return _resolve_record(values, target, on_conflict, notes=notes, device=device,
-                           model_arch=model_arch, gpu_index=gpu_index, environ=environ,
-                           launcher=launcher)  # fmt: skip
+    return _resolve_record(
+        values,
+        target,
+        on_conflict,
+        notes=notes,
+        device=device,
+        model_arch=model_arch,
+        gpu_index=gpu_index,
+        environ=environ,
+        launcher=launcher,
+    )
 
 
 def _resolve_record(
@@ -222,10 +244,12 @@ def _resolve_record(
         )
     _check_fit(values, device_info, device)
     environment = os.environ if environ is None else environ
-    context = ENGINE.context(values, gpu=gpu, target=target, model_arch=model_arch,
-                             environ=environment)  # read only: no copy of os.environ per call
-    return _run_rules(context, on_conflict, device_info, launcher,
-                      (*assumed, *device_info.warnings))  # fmt: skip
+    context = ENGINE.context(
+        values, gpu=gpu, target=target, model_arch=model_arch, environ=environment
+    )  # read only: no copy of os.environ per call
+    return _run_rules(
+        context, on_conflict, device_info, launcher, (*assumed, *device_info.warnings)
+    )
 
 
 def _check_on_conflict(on_conflict: object) -> None:
@@ -247,18 +271,22 @@ def _checked_options(launcher: Sequence[str], gpu_index: object) -> tuple[str, .
             f"gpu_index must be a CUDA ordinal (an int), not {gpu_index!r}", flag="--gpu-index"
         )
     if not launcher:
-        raise InvalidArgsError("the launcher is empty; give a command such as "
-                               f"{shlex.join(ENGINE.default_launcher)!r}", flag="--launcher")
+        raise InvalidArgsError(
+            "the launcher is empty; give a command such as "
+            f"{shlex.join(ENGINE.default_launcher)!r}",
+            flag="--launcher",
+        )
     return tuple(launcher)
 
 
 def _check_fit(args: LaunchValues, device: DeviceInfo, spec: object) -> None:
     """The launch's parallelism must fit ``--nnodes`` machines like this one."""
-    label = spec if isinstance(spec, str) and device.source == "profile" else (
-        f"this machine ({device.count} x {device.gpus[0].name})"
-    )  # fmt: skip
-    problem = ENGINE.fit_problem(args, gpus_per_node=device.count, nnodes=args.nnodes,
-                                 device=label)
+    label = (
+        spec
+        if isinstance(spec, str) and device.source == "profile"
+        else (f"this machine ({device.count} x {device.gpus[0].name})")
+    )
+    problem = ENGINE.fit_problem(args, gpus_per_node=device.count, nnodes=args.nnodes, device=label)
     if problem is not None:
         raise InvalidArgsError(problem, flag="--tp-size")
 
@@ -287,8 +315,16 @@ def _run_rules(
                 warnings.append(outcome.text)
                 continue
             if isinstance(outcome, Refusal):
-                conflicts.append(Conflict(ENGINE.flag_name(outcome.field, release), outcome.value,
-                                          None, outcome.rule, outcome.reason, fixable=False))
+                conflicts.append(
+                    Conflict(
+                        ENGINE.flag_name(outcome.field, release),
+                        outcome.value,
+                        None,
+                        outcome.rule,
+                        outcome.reason,
+                        fixable=False,
+                    )
+                )
                 continue
             if outcome.kind == "note":
                 decisions.append(outcome)
@@ -297,8 +333,15 @@ def _run_rules(
                 current = context.environ.get(outcome.field)
                 if current is not None and current != outcome.value:
                     if on_conflict == "error":
-                        conflicts.append(Conflict(f"${outcome.field}", current, outcome.value,
-                                                  outcome.rule, outcome.reason))
+                        conflicts.append(
+                            Conflict(
+                                f"${outcome.field}",
+                                current,
+                                outcome.value,
+                                outcome.rule,
+                                outcome.reason,
+                            )
+                        )
                         continue
                     outcome = replace(outcome, previous=current, overrode_user=True)
                 env[outcome.field] = str(outcome.value)
@@ -309,8 +352,15 @@ def _run_rules(
                 if current == outcome.value:
                     continue
                 if on_conflict == "error":
-                    conflicts.append(Conflict(ENGINE.flag_name(outcome.field, release), current,
-                                              outcome.value, outcome.rule, outcome.reason))
+                    conflicts.append(
+                        Conflict(
+                            ENGINE.flag_name(outcome.field, release),
+                            current,
+                            outcome.value,
+                            outcome.rule,
+                            outcome.reason,
+                        )
+                    )
                     continue
                 outcome = replace(outcome, previous=current, overrode_user=True)
             else:
@@ -327,8 +377,16 @@ def _run_rules(
             context = replace(context, args=_rebuild(values, extra))
     if conflicts:
         raise ConflictError(conflicts)
-    return _finish(context.args, env, tuple(decisions), context.target, device, launcher,
-                   tuple(warnings), context.gpu)
+    return _finish(
+        context.args,
+        env,
+        tuple(decisions),
+        context.target,
+        device,
+        launcher,
+        tuple(warnings),
+        context.gpu,
+    )
 
 
 def _rebuild(values: Mapping[str, Any], extra: Mapping[str, Any]) -> LaunchValues:

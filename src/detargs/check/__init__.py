@@ -112,8 +112,9 @@ def check(
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def assert_deterministic(url: str, settings: CheckOptions | None = None, **kwargs: Any
-                         ) -> CheckReport:  # fmt: skip
+def assert_deterministic(
+    url: str, settings: CheckOptions | None = None, **kwargs: Any
+) -> CheckReport:
     """``check``, raising ``NondeterminismError`` with the divergence report when it fails."""
     report = check(url, settings, **kwargs)
     if not report.deterministic:

@@ -116,16 +116,20 @@ def _batch(options: CheckOptions, can_flush: bool, nonce: str) -> tuple[list[Rou
     for trial in range(1, options.trials + 1):
         rounds.append(_alone(probe, "batch prompt", f"trial {trial}"))
         for count in options.others:
-            fillers = [Request(text, options.max_new_tokens)
-                       for text in _fillers(options, count, f"batch{trial}")]  # fmt: skip
+            fillers = [
+                Request(text, options.max_new_tokens)
+                for text in _fillers(options, count, f"batch{trial}")
+            ]
             rounds.append(_burst(probe, fillers, "batch prompt", f"trial {trial}"))
     return rounds, []
 
 
 def _repeat(options: CheckOptions, can_flush: bool, nonce: str) -> tuple[list[Round], list[str]]:
     probe = Request(_prompt(options, "repeat"), options.max_new_tokens)
-    return [Round((probe,), (Watch(0, "repeated prompt", f"request {number}"),))
-            for number in range(1, options.repeats + 1)], []  # fmt: skip
+    return [
+        Round((probe,), (Watch(0, "repeated prompt", f"request {number}"),))
+        for number in range(1, options.repeats + 1)
+    ], []
 
 
 def _prefix(options: CheckOptions, can_flush: bool, nonce: str) -> tuple[list[Round], list[str]]:
@@ -135,8 +139,10 @@ def _prefix(options: CheckOptions, can_flush: bool, nonce: str) -> tuple[list[Ro
     rounds: list[Round] = []
     notes: list[str] = []
     if not can_flush:
-        notes.append("the server cannot flush its prefix cache: cold runs use prompts it "
-                     "has not seen instead (a fresh tag in front)")  # fmt: skip
+        notes.append(
+            "the server cannot flush its prefix cache: cold runs use prompts it "
+            "has not seen instead (a fresh tag in front)"
+        )
 
     def one(prompt: str, group: str, run: str, *, flush: bool = False) -> Round:
         request = Request(prompt, options.max_new_tokens)
@@ -154,22 +160,27 @@ def _prefix(options: CheckOptions, can_flush: bool, nonce: str) -> tuple[list[Ro
         group = f"prompt sharing its first {shared} words"
         rounds.append(one(tagged(variant, step), group, "cold", flush=True))
         base_group = "whole prompt" if can_flush else f"whole prompt, tag {step}"
-        rounds.append(one(tagged(base, step), base_group,
-                          f"cold again (before prefix {shared})", flush=True))  # fmt: skip
+        rounds.append(
+            one(tagged(base, step), base_group, f"cold again (before prefix {shared})", flush=True)
+        )
         rounds.append(one(tagged(variant, step), group, f"first {shared} words cached"))
     return rounds, notes
 
 
 def _seeded(options: CheckOptions, can_flush: bool, nonce: str) -> tuple[list[Round], list[str]]:
-    probe = Request(_prompt(options, "seeded"), options.max_new_tokens,
-                    options.temperature, options.seed)  # fmt: skip
+    probe = Request(
+        _prompt(options, "seeded"), options.max_new_tokens, options.temperature, options.seed
+    )
     sizes = options.others[::2]
     rounds = []
     for trial in range(1, options.trials + 1):
         rounds.append(_alone(probe, "seeded prompt", f"trial {trial}"))
         for count in sizes:
-            fillers = [Request(text, options.max_new_tokens, options.temperature,
-                               options.seed + number + 1)
-                       for number, text in enumerate(_fillers(options, count, f"seeded{trial}"))]
+            fillers = [
+                Request(
+                    text, options.max_new_tokens, options.temperature, options.seed + number + 1
+                )
+                for number, text in enumerate(_fillers(options, count, f"seeded{trial}"))
+            ]
             rounds.append(_burst(probe, fillers, "seeded prompt", f"trial {trial}"))
     return rounds, []

@@ -69,10 +69,17 @@ class SGLangGenerate:
         logprobs: list[float | None] = []
         for item in triples:
             # a logprob that is not finite comes as null (orjson): a value like any other
-            if not (isinstance(item, list) and len(item) >= 2 and _logprob(item[0])
-                    and isinstance(item[1], int)):  # fmt: skip
-                raise _bad(self.path, "output_token_logprobs is not [logprob, token_id, text] "
-                           "triples", payload)  # fmt: skip
+            if not (
+                isinstance(item, list)
+                and len(item) >= 2
+                and _logprob(item[0])
+                and isinstance(item[1], int)
+            ):
+                raise _bad(
+                    self.path,
+                    "output_token_logprobs is not [logprob, token_id, text] triples",
+                    payload,
+                )
             logprobs.append(None if item[0] is None else float(item[0]))
             tokens_.append(item[1])
         return Output(payload["text"], tuple(tokens_), tuple(logprobs))
@@ -113,8 +120,9 @@ class OpenAICompletions:
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             return Output(text)
         if isinstance(values, list) and len(values) == len(tokens) and all(map(_logprob, values)):
-            return Output(text, tuple(tokens),
-                          tuple(None if v is None else float(v) for v in values))  # fmt: skip
+            return Output(
+                text, tuple(tokens), tuple(None if v is None else float(v) for v in values)
+            )
         return Output(text, tuple(tokens))
 
 

@@ -80,11 +80,14 @@ class Divergence:
     actual: Value
 
     def describe(self) -> str:
-        what = {"token": "token", "logprob": "logprob", "text": "text",
-                "length": "output length"}[self.field]  # fmt: skip
+        what = {"token": "token", "logprob": "logprob", "text": "text", "length": "output length"}[
+            self.field
+        ]
         where = "" if self.field == "length" else f" at position {self.position}"
-        return (f"{self.group}: {what}{where} differs: {_show(self.expected)} in "
-                f"'{self.reference}', {_show(self.actual)} in '{self.run}'")  # fmt: skip
+        return (
+            f"{self.group}: {what}{where} differs: {_show(self.expected)} in "
+            f"'{self.reference}', {_show(self.actual)} in '{self.run}'"
+        )
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,10 @@ class ProbeResult:
 
     def describe(self) -> str:
         verdict = "deterministic" if self.deterministic else "NOT deterministic"
-        line = (f"{self.name:<7} {verdict}: {self.unique_outputs} unique output"
-                f"{'' if self.unique_outputs == 1 else 's'} in {self.runs} runs")  # fmt: skip
+        line = (
+            f"{self.name:<7} {verdict}: {self.unique_outputs} unique output"
+            f"{'' if self.unique_outputs == 1 else 's'} in {self.runs} runs"
+        )
         lines = [line]
         if self.divergence is not None:
             lines.append(f"        first divergence: {self.divergence.describe()}")
@@ -146,16 +151,19 @@ class CheckOptions:
     def __post_init__(self) -> None:
         unknown = [name for name in self.probes if name not in PROBES]
         if unknown or not self.probes:
-            raise ValueError(f"probes must be among {', '.join(PROBES)} (got "
-                             f"{', '.join(self.probes) or 'none'})")  # fmt: skip
+            raise ValueError(
+                f"probes must be among {', '.join(PROBES)} (got {', '.join(self.probes) or 'none'})"
+            )
         for name in ("max_new_tokens", "trials", "repeats", "prompt_words"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
         if not self.others or min(self.others) < 1:
             raise ValueError(f"others must be counts of at least 1 (got {list(self.others)})")
         if not self.prefix_fractions or not all(0 < f < 1 for f in self.prefix_fractions):
-            raise ValueError("prefix_fractions must lie strictly between 0 and 1 "
-                             f"(got {list(self.prefix_fractions)})")  # fmt: skip
+            raise ValueError(
+                "prefix_fractions must lie strictly between 0 and 1 "
+                f"(got {list(self.prefix_fractions)})"
+            )
         # finite too: JSON has no infinity, neither in a request nor in a --json report
         if not 0 < self.temperature < math.inf:
             raise ValueError(
@@ -165,8 +173,14 @@ class CheckOptions:
             raise ValueError(f"timeout_s must be a finite number above 0 (got {self.timeout_s})")
 
 
-SHORT: Final = CheckOptions(max_new_tokens=16, trials=2, others=(3, 15), repeats=4,
-                           prefix_fractions=(0.5,), prompt_words=200)
+SHORT: Final = CheckOptions(
+    max_new_tokens=16,
+    trials=2,
+    others=(3, 15),
+    repeats=4,
+    prefix_fractions=(0.5,),
+    prompt_words=200,
+)
 """A shorter check for test fixtures: 61 requests instead of the default 337."""
 
 
@@ -196,9 +210,11 @@ class CheckReport:
 
     def summary(self) -> str:
         verdict = "deterministic" if self.deterministic else "NOT deterministic"
-        head = (f"{self.url} ({self.api}{', ' + self.model if self.model else ''}): {verdict}; "
-                f"{self.requests} requests in {self.elapsed_s:.1f} s, outputs compared by "
-                f"{self.compared}")  # fmt: skip
+        head = (
+            f"{self.url} ({self.api}{', ' + self.model if self.model else ''}): {verdict}; "
+            f"{self.requests} requests in {self.elapsed_s:.1f} s, outputs compared by "
+            f"{self.compared}"
+        )
         lines = [head, *(probe.describe() for probe in self.probes)]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -242,9 +258,12 @@ def _differ(a: Output, b: Output, how: Compared) -> tuple[int, Any, Value, Value
     if how == "text":
         for position, (mine, theirs) in enumerate(zip(a.text, b.text, strict=False)):
             if mine != theirs:
-                return position, "text", a.text[position : position + 16], b.text[
-                    position : position + 16
-                ]
+                return (
+                    position,
+                    "text",
+                    a.text[position : position + 16],
+                    b.text[position : position + 16],
+                )
         if len(a.text) != len(b.text):
             at = min(len(a.text), len(b.text))
             return at, "text", a.text[at : at + 16], b.text[at : at + 16]
@@ -274,23 +293,34 @@ def _report(data: Mapping[str, Any]) -> CheckReport:
     options = data["options"]
     probes = tuple(
         ProbeResult(
-            name=p["name"], description=p["description"], runs=p["runs"],
+            name=p["name"],
+            description=p["description"],
+            runs=p["runs"],
             unique_outputs=p["unique_outputs"],
             groups=tuple(GroupResult(**g) for g in p["groups"]),
             divergence=Divergence(**p["divergence"]) if p["divergence"] else None,
             notes=tuple(p["notes"]),
         )
         for p in data["probes"]
-    )  # fmt: skip
+    )
     names = {f.name for f in fields(CheckOptions)}
-    values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
-                              for key, value in options.items() if key in names}  # fmt: skip
+    values: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in options.items()
+        if key in names
+    }
     return CheckReport(
-        url=data["url"], api=data["api"], model=data["model"], compared=data["compared"],
+        url=data["url"],
+        api=data["api"],
+        model=data["model"],
+        compared=data["compared"],
         options=CheckOptions(**values),
-        probes=probes, requests=data["requests"], elapsed_s=data["elapsed_s"],
-        notes=tuple(data["notes"]), schema_version=data["schema_version"],
-    )  # fmt: skip
+        probes=probes,
+        requests=data["requests"],
+        elapsed_s=data["elapsed_s"],
+        notes=tuple(data["notes"]),
+        schema_version=data["schema_version"],
+    )
 
 
 _VALUE: Final[dict[str, Any]] = {"type": ["integer", "number", "string", "null"]}
@@ -310,8 +340,16 @@ _DIVERGENCE: Final[dict[str, Any]] = {
 }
 _PROBE: Final[dict[str, Any]] = {
     "type": "object",
-    "required": ["name", "description", "deterministic", "runs", "unique_outputs", "groups",
-                 "divergence", "notes"],
+    "required": [
+        "name",
+        "description",
+        "deterministic",
+        "runs",
+        "unique_outputs",
+        "groups",
+        "divergence",
+        "notes",
+    ],
     "additionalProperties": False,
     "properties": {
         "name": {"enum": list(PROBES)},
@@ -319,22 +357,41 @@ _PROBE: Final[dict[str, Any]] = {
         "deterministic": {"type": "boolean"},
         "runs": {"type": "integer", "minimum": 0},
         "unique_outputs": {"type": "integer", "minimum": 0},
-        "groups": {"type": "array", "items": {
-            "type": "object", "required": ["label", "runs", "unique_outputs"],
-            "additionalProperties": False,
-            "properties": {"label": {"type": "string"}, "runs": {"type": "integer"},
-                           "unique_outputs": {"type": "integer"}}}},
+        "groups": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "runs", "unique_outputs"],
+                "additionalProperties": False,
+                "properties": {
+                    "label": {"type": "string"},
+                    "runs": {"type": "integer"},
+                    "unique_outputs": {"type": "integer"},
+                },
+            },
+        },
         "divergence": {"oneOf": [{"type": "null"}, _DIVERGENCE]},
         "notes": {"type": "array", "items": {"type": "string"}},
     },
-}  # fmt: skip
+}
 _INTS: Final[dict[str, Any]] = {"type": "array", "items": {"type": "integer", "minimum": 1}}
 REPORT_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "detargs check report",
     "type": "object",
-    "required": ["schema_version", "url", "api", "model", "deterministic", "compared",
-                 "options", "probes", "requests", "elapsed_s", "notes"],
+    "required": [
+        "schema_version",
+        "url",
+        "api",
+        "model",
+        "deterministic",
+        "compared",
+        "options",
+        "probes",
+        "requests",
+        "elapsed_s",
+        "notes",
+    ],
     "additionalProperties": False,
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
@@ -365,4 +422,4 @@ REPORT_SCHEMA: Final[dict[str, Any]] = {
         "elapsed_s": {"type": "number", "minimum": 0},
         "notes": {"type": "array", "items": {"type": "string"}},
     },
-}  # fmt: skip
+}

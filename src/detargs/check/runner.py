@@ -50,8 +50,9 @@ async def run_check(
     limits = httpx.Limits(max_connections=biggest, max_keepalive_connections=biggest)
     # building an SSL context costs ~50 ms: a plain-http server needs none, https one shared
     verify: ssl.SSLContext | bool = _tls() if base.startswith("https:") else False
-    async with httpx.AsyncClient(base_url=base, timeout=options.timeout_s, limits=limits,
-                                 trust_env=False, verify=verify) as client:  # fmt: skip
+    async with httpx.AsyncClient(
+        base_url=base, timeout=options.timeout_s, limits=limits, trust_env=False, verify=verify
+    ) as client:
         chosen, detected_model = await _detect(client, base, api)
         speaker = adapter(chosen, model or detected_model)
         can_flush = "prefix" in options.probes and await _flush(client, base)
@@ -73,10 +74,16 @@ async def run_check(
     if weakest != "tokens+logprobs":
         notes.append(f"the server returned no logprobs, so outputs were compared by {weakest}")
     return CheckReport(
-        url=base, api=speaker.name, model=speaker.model, compared=weakest, options=options,
-        probes=tuple(results), requests=total, elapsed_s=round(time.perf_counter() - started, 3),
+        url=base,
+        api=speaker.name,
+        model=speaker.model,
+        compared=weakest,
+        options=options,
+        probes=tuple(results),
+        requests=total,
+        elapsed_s=round(time.perf_counter() - started, 3),
         notes=tuple(notes),
-    )  # fmt: skip
+    )
 
 
 @functools.cache
@@ -87,16 +94,19 @@ def _tls() -> ssl.SSLContext:
 def _base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CheckError(f"{url!r} is not a server URL; give one such as "
-                         "http://127.0.0.1:30000")  # fmt: skip
+        raise CheckError(f"{url!r} is not a server URL; give one such as http://127.0.0.1:30000")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number or out of range
     except ValueError:
-        raise CheckError(f"{url!r} has no usable port: give a number from 1 to 65535, as in "
-                         "http://127.0.0.1:30000") from None  # fmt: skip
+        raise CheckError(
+            f"{url!r} has no usable port: give a number from 1 to 65535, as in "
+            "http://127.0.0.1:30000"
+        ) from None
     if parts.query or parts.fragment:
-        raise CheckError(f"{url!r} has a query or fragment; give the server's root, such as "
-                         "http://127.0.0.1:30000")  # fmt: skip
+        raise CheckError(
+            f"{url!r} has a query or fragment; give the server's root, such as "
+            "http://127.0.0.1:30000"
+        )
     # an OpenAI client's base URL ends in /v1; the check adds /v1/... itself
     return url.rstrip("/").removesuffix("/v1")
 
@@ -111,8 +121,10 @@ async def _detect(client: httpx.AsyncClient, base: str, api: Api | None) -> tupl
             if response.status_code == 200:
                 return name, model_name(name, _json(response, base, path, strict=False))
     wanted = "an SGLang or OpenAI-compatible server" if api is None else f"an {api} server"
-    raise CheckError(f"{base} does not look like {wanted} ({', '.join(tried)}); check the URL "
-                     "and port, or name the protocol with --api")  # fmt: skip
+    raise CheckError(
+        f"{base} does not look like {wanted} ({', '.join(tried)}); check the URL "
+        "and port, or name the protocol with --api"
+    )
 
 
 async def _flush(client: httpx.AsyncClient, base: str) -> bool:
@@ -124,8 +136,10 @@ async def _flush(client: httpx.AsyncClient, base: str) -> bool:
         if response.status_code != 400:
             return False
         await asyncio.sleep(0.1)  # 400: requests still running; SGLang flushes once idle
-    raise CheckError(f"{base}{FLUSH_PATH} kept answering 400 for 5 s: other clients keep the "
-                     "server busy; check it while it is idle, or leave out --probes prefix")
+    raise CheckError(
+        f"{base}{FLUSH_PATH} kept answering 400 for 5 s: other clients keep the "
+        "server busy; check it while it is idle, or leave out --probes prefix"
+    )
 
 
 async def _run_plan(
@@ -150,10 +164,14 @@ async def _run_plan(
         if divergence is None and unique > 1:
             divergence = first_divergence(label, runs, how)
     result = ProbeResult(
-        name=probe.name, description=probe.description, runs=sum(g.runs for g in groups),
+        name=probe.name,
+        description=probe.description,
+        runs=sum(g.runs for g in groups),
         unique_outputs=max((g.unique_outputs for g in groups), default=0),
-        groups=tuple(groups), divergence=divergence, notes=probe.notes,
-    )  # fmt: skip
+        groups=tuple(groups),
+        divergence=divergence,
+        notes=probe.notes,
+    )
     return result, compared
 
 
@@ -170,8 +188,10 @@ async def _round(
         response = await _send(client, base, "POST", speaker.path, body)
         if response.status_code != 200:
             text = response.text.strip().replace("\n", " ")[:200]
-            raise CheckError(f"POST {base}{speaker.path} answered {response.status_code}: "
-                             f"{text or response.reason_phrase}")  # fmt: skip
+            raise CheckError(
+                f"POST {base}{speaker.path} answered {response.status_code}: "
+                f"{text or response.reason_phrase}"
+            )
         output = speaker.parse(_json(response, base, speaker.path))
         bar.update(1)
         return output
@@ -186,11 +206,15 @@ async def _send(
     try:
         return await client.request(method, path, json=body)
     except httpx.TimeoutException:
-        raise CheckError(f"{method} {base}{path} timed out after {client.timeout.read} s; "
-                         "raise --timeout for a slow server") from None  # fmt: skip
+        raise CheckError(
+            f"{method} {base}{path} timed out after {client.timeout.read} s; "
+            "raise --timeout for a slow server"
+        ) from None
     except httpx.ConnectError as error:
-        raise CheckError(f"cannot connect to {base}: {_reason(error)}; is the server up and "
-                         "listening on that port?") from None  # fmt: skip
+        raise CheckError(
+            f"cannot connect to {base}: {_reason(error)}; is the server up and "
+            "listening on that port?"
+        ) from None
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise CheckError(f"{method} {base}{path} failed: {_reason(error)}") from None
 

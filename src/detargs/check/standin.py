@@ -45,8 +45,14 @@ from typing import Any, Final
 
 __all__ = ["StandinServer"]
 
-MODES: Final = ("deterministic", "batch-size", "arrival-order", "logprob-last-bit",
-                "seed-ignored", "cache-hit")  # fmt: skip
+MODES: Final = (
+    "deterministic",
+    "batch-size",
+    "arrival-order",
+    "logprob-last-bit",
+    "seed-ignored",
+    "cache-hit",
+)
 _STABLE_PREFIX: Final = 3  # tokens before this position never change, as in a real model
 _CACHE_KEY: Final = 32  # characters of shared prefix that count as a cache hit
 _MODEL: Final = "standin"
@@ -107,10 +113,14 @@ class StandinServer:
     def start(self) -> StandinServer:
         self._http = _Listener(("127.0.0.1", 0), _handler(self))
         self._threads = [
-            threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
-                             name="standin-http", daemon=True),
+            threading.Thread(
+                target=self._http.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="standin-http",
+                daemon=True,
+            ),
             threading.Thread(target=self._schedule, name="standin-scheduler", daemon=True),
-        ]  # fmt: skip
+        ]
         for thread in self._threads:
             thread.start()
         return self
@@ -199,22 +209,37 @@ class StandinServer:
         text = "".join(pieces)
         show_logprobs = want_logprobs and self.logprobs
         if job.api == "sglang":
-            meta: dict[str, Any] = {"id": uuid.uuid4().hex, "prompt_tokens": len(prompt.split()),
-                                    "completion_tokens": count}  # fmt: skip
+            meta: dict[str, Any] = {
+                "id": uuid.uuid4().hex,
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": count,
+            }
             if show_logprobs:
                 triples = zip(logprobs, tokens, strict=True)
                 meta["output_token_logprobs"] = [[lp, t, None] for lp, t in triples]
             return {"text": text, "output_ids": tokens, "meta_info": meta}
-        choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length",
-                                  "logprobs": None}  # fmt: skip
+        choice: dict[str, Any] = {
+            "index": 0,
+            "text": text,
+            "finish_reason": "length",
+            "logprobs": None,
+        }
         if show_logprobs:
-            choice["logprobs"] = {"tokens": pieces, "token_logprobs": logprobs,
-                                  "top_logprobs": None}  # fmt: skip
-        return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
-                "model": _MODEL, "choices": [choice]}  # fmt: skip
+            choice["logprobs"] = {
+                "tokens": pieces,
+                "token_logprobs": logprobs,
+                "top_logprobs": None,
+            }
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "model": _MODEL,
+            "choices": [choice],
+        }
 
-    def _generate(self, prompt: str, count: int, temperature: float, seed: object,
-                  position: int, size: int) -> tuple[list[int], list[float]]:  # fmt: skip
+    def _generate(
+        self, prompt: str, count: int, temperature: float, seed: object, position: int, size: int
+    ) -> tuple[list[int], list[float]]:
         digest = hashlib.blake2b(prompt.encode(), digest_size=16).hexdigest()
         if temperature > 0:
             if seed is None or self.mode == "seed-ignored":

@@ -199,8 +199,9 @@ class Engine:
         from .parallel import fit_problem
 
         sizes = {"tp_size": values.tp_size, "dp_size": values.dp_size}
-        return fit_problem(sizes, values.extra, gpus_per_node=gpus_per_node, nnodes=nnodes,
-                           device=device)  # fmt: skip
+        return fit_problem(
+            sizes, values.extra, gpus_per_node=gpus_per_node, nnodes=nnodes, device=device
+        )
 
     def flag_listing(self, release: str) -> list[str]:
         """``detargs flags``: one line per flag of ``release``."""

@@ -164,8 +164,7 @@ def _take_values(
         what = "a value" if wanted == 1 else f"{wanted} values"
         found = f"; found {argv[end]!r}, which reads as a flag" if end < len(argv) else ""
         raise InvalidArgsError(
-            f"{name} needs {what}{found}; write {flag.name}=VALUE for a value that starts "
-            "with '-'",
+            f"{name} needs {what}{found}; write {flag.name}=VALUE for a value that starts with '-'",
             flag=flag.name,
         )
     return available[:wanted], position + wanted
@@ -216,8 +215,10 @@ def _convert(flag: Flag, written: str, raw: str, release: str) -> Any:
     if flag.choices is not None and str(value) not in flag.choices:
         raise not_a_choice(flag, written, value, release=release)
     successor = catalogue_for(release).get(flag.replaced_by) if flag.replaced_by else None
-    if successor is not None and successor.choices is not None and (
-        str(value) not in successor.choices
+    if (
+        successor is not None
+        and successor.choices is not None
+        and (str(value) not in successor.choices)
     ):
         # the deprecated alias checks nothing, but the value lands in its successor's field
         raise not_a_choice(successor, written, value, release=release)

@@ -48,9 +48,11 @@ def flag_name(field: str, release: str) -> str:
     catalogue = catalogue_for(release)
     if field == _prefill_graph.FIELD:
         return _prefill_graph.flag_name(catalogue)
-    dests = (field.removeprefix("extra."),) if field.startswith("extra.") else (
-        FIELD_DESTS.get(field, (field,))
-    )  # fmt: skip
+    dests = (
+        (field.removeprefix("extra."),)
+        if field.startswith("extra.")
+        else (FIELD_DESTS.get(field, (field,)))
+    )
     for dest in reversed(dests):
         flag = catalogue.primary(dest)
         if flag is not None:

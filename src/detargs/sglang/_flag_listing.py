@@ -29,28 +29,41 @@ def flag_report(written: str, release: str, pinned: bool) -> tuple[list[str], li
     history = flag_history(name)
     if not history:
         catalogue = catalogue_for(release)
-        prefixed = {flag.name for option, flag in catalogue.by_option.items()
-                    if name.startswith("--") and option.startswith(name)}  # fmt: skip
+        prefixed = {
+            flag.name
+            for option, flag in catalogue.by_option.items()
+            if name.startswith("--") and option.startswith(name)
+        }
         if len(prefixed) == 1:
             [full] = prefixed
-            notes.append(f"{name} is not a flag of its own: SGLang {release}'s parser "
-                         f"reads it as {full}, a unique prefix")
+            notes.append(
+                f"{name} is not a flag of its own: SGLang {release}'s parser "
+                f"reads it as {full}, a unique prefix"
+            )
             name, history = full, flag_history(full)
         elif len(prefixed) > 1:
             raise InvalidArgsError(
                 f"{name} is an ambiguous prefix in SGLang {release}: it could be "
-                f"{', '.join(sorted(prefixed)[:6])}; write it in full", flag=name)
+                f"{', '.join(sorted(prefixed)[:6])}; write it in full",
+                flag=name,
+            )
     if not history:
         import difflib  # only this message needs it
 
         close = difflib.get_close_matches(name, sorted(known_options()), n=1, cutoff=0.75)
-        hint = (f": did you mean {close[0]}?" if close
-                else "; `detargs flags` lists the flags a release takes")  # fmt: skip
+        hint = (
+            f": did you mean {close[0]}?"
+            if close
+            else "; `detargs flags` lists the flags a release takes"
+        )
         raise InvalidArgsError(f"{name} is in no catalogued SGLang release{hint}", flag=name)
     if pinned:
         wanted = release_version(release)
-        history = tuple(entry for entry in history
-                        if release_version(entry.first) <= wanted <= release_version(entry.last))
+        history = tuple(
+            entry
+            for entry in history
+            if release_version(entry.first) <= wanted <= release_version(entry.last)
+        )
         if not history:
             raise flag_problem(name, release)
     lines = []

@@ -41,17 +41,16 @@ def unknown_flag(name: str, catalogue: Catalogue) -> InvalidArgsError:
         return _absent(name, history, catalogue)
     close = _close_matches(name, catalogue.by_option)
     hint = f": did you mean {close[0]}?" if close else "; `detargs flags` lists the flags it takes"
-    return InvalidArgsError(
-        f"unknown flag {name} for SGLang {catalogue.release}{hint}", flag=name
-    )
+    return InvalidArgsError(f"unknown flag {name} for SGLang {catalogue.release}{hint}", flag=name)
 
 
 def not_a_choice(flag: Flag, written: str, value: Any, release: str) -> InvalidArgsError:
     """``value`` is outside ``flag``'s choices in ``release``; where SGLang accepts it."""
     accepted_in = [
-        entry.span() for entry in flag_history(flag.name)
+        entry.span()
+        for entry in flag_history(flag.name)
         if entry.choices is not None and str(value) in entry.choices
-    ]  # fmt: skip
+    ]
     elsewhere = f"; SGLang accepts it in {', '.join(accepted_in)}" if accepted_in else ""
     choices = ", ".join(flag.choices or ())
     return InvalidArgsError(
@@ -68,9 +67,7 @@ def absent_dest(dest: str, catalogue: Catalogue, field: str | None = None) -> In
     if not history:
         close = _close_matches(dest, catalogue.by_dest)
         hint = f": did you mean {close[0]}?" if close else ""
-        return InvalidArgsError(
-            f"extra[{dest!r}] is no SGLang flag's dest{hint}", flag=dest
-        )
+        return InvalidArgsError(f"extra[{dest!r}] is no SGLang flag's dest{hint}", flag=dest)
     error = _absent(history[-1].name, history, catalogue)
     return InvalidArgsError(f"{label}: {error}", flag=history[-1].name)
 

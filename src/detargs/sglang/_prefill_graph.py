@@ -120,9 +120,12 @@ def _cannot_request(release: str) -> Exception:
     spellings = (
         ("--enable-piecewise-cuda-graph", "", lambda kind, _: kind == "store_true"),
         ("--enforce-piecewise-cuda-graph", "", lambda kind, _: kind != "noop"),
-        ("--cuda-graph-backend-prefill", " tc_piecewise",
-         lambda _, choices: "tc_piecewise" in (choices or ())),
-    )  # fmt: skip
+        (
+            "--cuda-graph-backend-prefill",
+            " tc_piecewise",
+            lambda _, choices: "tc_piecewise" in (choices or ()),
+        ),
+    )
     where = "; ".join(
         f"{option}{value} in "
         + spans(tuple(flag for flag in flag_history(option) if keep(flag.kind, flag.choices)))

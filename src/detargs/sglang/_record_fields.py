@@ -37,9 +37,10 @@ def field_block() -> str:
 
     source = inspect.getsource(args)
     model = next(
-        node for node in ast.parse(source).body
+        node
+        for node in ast.parse(source).body
         if isinstance(node, ast.ClassDef) and node.name == "ServerArgs"
-    )  # fmt: skip
+    )
     lines = []
     for node in model.body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
@@ -71,13 +72,24 @@ def with_block(text: str, block: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detargs.sglang._record_fields",
-                                     description="generate LaunchValues' fields")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detargs.sglang._record_fields", description="generate LaunchValues' fields"
+    )
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--write", nargs="?", const=str(_VALUES), metavar="PATH",
-                        help="rewrite the block in PATH (default: detargs/sglang/_values.py)")
-    action.add_argument("--check", nargs="?", const=str(_VALUES), metavar="PATH",
-                        help="exit 1 when the block in PATH is out of date")  # fmt: skip
+    action.add_argument(
+        "--write",
+        nargs="?",
+        const=str(_VALUES),
+        metavar="PATH",
+        help="rewrite the block in PATH (default: detargs/sglang/_values.py)",
+    )
+    action.add_argument(
+        "--check",
+        nargs="?",
+        const=str(_VALUES),
+        metavar="PATH",
+        help="exit 1 when the block in PATH is out of date",
+    )
     options = parser.parse_args(argv)
     path = Path(options.write or options.check)
     current = path.read_text(encoding="utf-8")
@@ -86,8 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path.write_text(wanted, encoding="utf-8")
         return 0
     if current != wanted:
-        print(f"{path}: LaunchValues' fields differ from ServerArgs': run python -m "
-              "detargs.sglang._record_fields --write", file=sys.stderr)  # fmt: skip
+        print(
+            f"{path}: LaunchValues' fields differ from ServerArgs': run python -m "
+            "detargs.sglang._record_fields --write",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

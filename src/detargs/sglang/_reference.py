@@ -125,27 +125,36 @@ def _deterministic(
     model_arch: str | None = None,
     on_conflict: OnConflict = "error",
 ) -> Resolution:
-    return resolve(args, device=device, sglang_version=release, on_conflict=on_conflict,
-                   environ={}, model_arch=model_arch)  # fmt: skip
+    return resolve(
+        args,
+        device=device,
+        sglang_version=release,
+        on_conflict=on_conflict,
+        environ={},
+        model_arch=model_arch,
+    )
 
 
 def _release_row(release: str) -> tuple[str, ...]:
     target = target_version(release)
     version = Version(release)
     base = _deterministic(ServerArgs(enable_deterministic_inference=True), release, "h100")
-    decided_off = any(d.field == "piecewise_cuda_graph" and d.kind == "arg"
-                      for d in base.decisions)  # fmt: skip
+    decided_off = any(d.field == "piecewise_cuda_graph" and d.kind == "arg" for d in base.decisions)
     facts = release_facts(version)
     default = facts.prefill_graph
     if default is None:
         prefill = "none (eager)"
     else:
-        by_sglang = ("SGLang's deterministic mode turns it off too" if default.turned_off_by_sglang
-                     else "SGLang's deterministic mode **keeps it on**")  # fmt: skip
+        by_sglang = (
+            "SGLang's deterministic mode turns it off too"
+            if default.turned_off_by_sglang
+            else "SGLang's deterministic mode **keeps it on**"
+        )
         prefill = f"{default.name} ({by_sglang})"
     prefill += " → turned off" if decided_off else ""
-    tp = _deterministic(ServerArgs(enable_deterministic_inference=True, tp_size=2), release,
-                        "h100x2")  # fmt: skip
+    tp = _deterministic(
+        ServerArgs(enable_deterministic_inference=True, tp_size=2), release, "h100x2"
+    )
     tp_decided = [d for d in tp.decisions if d.rule == "tensor_parallel"]
     tp_args = [f"`{d.field}={str(d.value).lower()}`" for d in tp_decided if d.kind == "arg"]
     tp_env = [f"`{name}={value}`" for name, value in sorted(tp.env.items())]
@@ -208,20 +217,25 @@ def _backend_table() -> str:
     ]
     for profile in _PROFILES:
         cells = [
-            (release, (
-                _backend_cell(release, profile),
-                _backend_cell(release, profile, model_arch=_MLA_ARCH),
-                _backend_cell(release, profile, kv_cache_dtype="fp8_e5m2"),
-            ))
+            (
+                release,
+                (
+                    _backend_cell(release, profile),
+                    _backend_cell(release, profile, model_arch=_MLA_ARCH),
+                    _backend_cell(release, profile, kv_cache_dtype="fp8_e5m2"),
+                ),
+            )
             for release in releases()
-        ]  # fmt: skip
-        gpu = _deterministic(ServerArgs(enable_deterministic_inference=True), releases()[-1],
-                             profile).device  # fmt: skip
+        ]
+        gpu = _deterministic(
+            ServerArgs(enable_deterministic_inference=True), releases()[-1], profile
+        ).device
         assert gpu is not None
         name = f"{gpu.launch_gpu().name} ({gpu.launch_gpu().target})"
         for first, last, row in _spans(cells):
-            lines.append(f"| `{profile}` | {name} | {_span(first, last)} | " + " | ".join(row)
-                         + " |")  # fmt: skip
+            lines.append(
+                f"| `{profile}` | {name} | {_span(first, last)} | " + " | ".join(row) + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -240,8 +254,15 @@ def _mla_table() -> str:
         facts = release_facts(Version(release))
         checked = facts.mla_architectures
         allowed = facts.mla_backends
-        rows.append((release, (_names(allowed) if checked else "(no MLA check)",
-                               ", ".join(f"`{name}`" for name in sorted(checked)) or "—")))
+        rows.append(
+            (
+                release,
+                (
+                    _names(allowed) if checked else "(no MLA check)",
+                    ", ".join(f"`{name}`" for name in sorted(checked)) or "—",
+                ),
+            )
+        )
     for first, last, row in _spans(rows):
         lines.append(f"| {_span(first, last)} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
@@ -249,11 +270,14 @@ def _mla_table() -> str:
 
 # what each release-specific rule is probed with: (label, the rule, SGLang words)
 _PROBES: Final = (
-    ("--speculative-use-rejection-sampling", rules.rejection_sampling,
-     ("--speculative-use-rejection-sampling",)),
+    (
+        "--speculative-use-rejection-sampling",
+        rules.rejection_sampling,
+        ("--speculative-use-rejection-sampling",),
+    ),
     ("--moe-a2a-backend deepep_v2", rules.deepep_v2, ("--moe-a2a-backend", "deepep_v2")),
     ("--speculative-algorithm UNO", rules.uno_speculative, ("--speculative-algorithm", "UNO")),
-)  # fmt: skip
+)
 
 
 def _probe(release: str, rule: str, words: Sequence[str]) -> str:
@@ -300,8 +324,9 @@ def _incompatibility_table() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detargs.sglang._reference",
-                                     description="generate docs/rules.md")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detargs.sglang._reference", description="generate docs/rules.md"
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", metavar="PATH", help="write the reference to PATH")
     action.add_argument("--check", metavar="PATH", help="exit 1 when PATH is out of date")
@@ -312,8 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif options.check:
         current = Path(options.check).read_text(encoding="utf-8")
         if current != text:
-            print(f"{options.check} is out of date: run python -m detargs.sglang._reference "
-                  f"--write {options.check}", file=sys.stderr)  # fmt: skip
+            print(
+                f"{options.check} is out of date: run python -m detargs.sglang._reference "
+                f"--write {options.check}",
+                file=sys.stderr,
+            )
             return 1
     else:
         sys.stdout.write(text)

@@ -38,20 +38,50 @@ __all__ = [
 ]
 
 AttentionBackend = Literal[
-    "triton", "torch_native", "flex_attention", "dsa", "nsa", "qsa", "dsv4", "compressed",
-    "cutlass_mla", "fa3", "fa4", "flashinfer", "llada2_cfg_flashinfer", "flashmla", "trtllm_mla",
-    "cutedsl_mla", "tokenspeed_mla", "trtllm_mha", "dual_chunk_flash_attn", "hpc_ops",
-    "minicpm_flashattn", "minicpm_flashinfer", "aiter", "wave", "intel_amx", "ascend", "intel_xpu",
-]  # fmt: skip
+    "triton",
+    "torch_native",
+    "flex_attention",
+    "dsa",
+    "nsa",
+    "qsa",
+    "dsv4",
+    "compressed",
+    "cutlass_mla",
+    "fa3",
+    "fa4",
+    "flashinfer",
+    "llada2_cfg_flashinfer",
+    "flashmla",
+    "trtllm_mla",
+    "cutedsl_mla",
+    "tokenspeed_mla",
+    "trtllm_mha",
+    "dual_chunk_flash_attn",
+    "hpc_ops",
+    "minicpm_flashattn",
+    "minicpm_flashinfer",
+    "aiter",
+    "wave",
+    "intel_amx",
+    "ascend",
+    "intel_xpu",
+]
 """Every attention backend some catalogued release accepts; each release accepts a subset."""
 
 ATTENTION_BACKENDS: tuple[str, ...] = get_args(AttentionBackend)
 
 SamplingBackend = Literal["flashinfer", "pytorch", "ascend", "intel_xpu", "token_oracle"]
 KvCacheDtype = Literal[
-    "auto", "fp8_e5m2", "fp8_e4m3", "bf16", "bfloat16", "fp4_e2m1", "mxfp8", "nvfp4",
+    "auto",
+    "fp8_e5m2",
+    "fp8_e4m3",
+    "bf16",
+    "bfloat16",
+    "fp4_e2m1",
+    "mxfp8",
+    "nvfp4",
     "fp4_mx_block16",
-]  # fmt: skip
+]
 
 ExtraValue = bool | int | float | str | tuple[str, ...] | tuple[int, ...] | tuple[float, ...]
 """A passthrough flag's value: typed as the catalogue types it; lists are tuples."""
@@ -129,9 +159,7 @@ FIELDS: Final = tuple(
     item.name for item in dataclasses.fields(LaunchValues) if item.name != "fields_set"
 )
 """The field names in declaration order (``fields_set`` is bookkeeping, not a field)."""
-DEFAULTS: Final[Mapping[str, Any]] = {
-    name: getattr(LaunchValues(), name) for name in FIELDS
-}
+DEFAULTS: Final[Mapping[str, Any]] = {name: getattr(LaunchValues(), name) for name in FIELDS}
 
 _AT_LEAST: Final[Mapping[str, int]] = {
     "tp_size": 1,
@@ -193,6 +221,7 @@ def invalid_arguments(problems: Iterable[tuple[str | None, str, Any]]) -> str:
     >>> invalid_arguments([("--port", "must be a port number from 0 to 65535", -1)])
     'invalid server arguments: --port: must be a port number from 0 to 65535 (got -1)'
     """
-    parts = [why if flag is None else f"{flag}: {why} (got {value!r})"
-             for flag, why, value in problems]  # fmt: skip
+    parts = [
+        why if flag is None else f"{flag}: {why} (got {value!r})" for flag, why, value in problems
+    ]
     return "invalid server arguments: " + "; ".join(parts)

@@ -129,9 +129,7 @@ class ServerArgs(BaseModel):
     speculative_draft_model_path: str | None = Field(
         None, description="Draft model for speculative decoding."
     )
-    speculative_num_steps: int | None = Field(
-        None, description="Draft steps per verification."
-    )
+    speculative_num_steps: int | None = Field(None, description="Draft steps per verification.")
     speculative_eagle_topk: int | None = Field(
         None, description="Branching factor of the draft tree."
     )
@@ -149,21 +147,15 @@ class ServerArgs(BaseModel):
     )
     random_seed: int | None = Field(None, description="Seed for SGLang's random number generators.")
     host: str = Field("127.0.0.1", description="Address the server listens on.")
-    port: int = Field(
-        30000, description="Port the server listens on."
-    )
+    port: int = Field(30000, description="Port the server listens on.")
     nnodes: int = Field(1, description="Number of nodes in a multi-node launch.")
-    node_rank: int = Field(
-        0, description="This node's rank in a multi-node launch."
-    )
+    node_rank: int = Field(0, description="This node's rank in a multi-node launch.")
     dist_init_addr: str | None = Field(
         None, description="``host:port`` of rank 0 for multi-node initialisation."
     )
     extra: Mapping[str, ExtraValue] = Field(
         default_factory=dict,
-        description=(
-            'Every other catalogued flag, by argparse dest (``{"log_level": "debug"}``).'
-        ),
+        description=('Every other catalogued flag, by argparse dest (``{"log_level": "debug"}``).'),
     )
 
     def __init__(self, /, **data: Any) -> None:

@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["from_argv", "to_argv"]
 
 
-def from_argv(
-    argv: Sequence[str], sglang_version: str | TargetVersion | None = None
-) -> ServerArgs:
+def from_argv(argv: Sequence[str], sglang_version: str | TargetVersion | None = None) -> ServerArgs:
     """Parse launcher arguments as the target SGLang release's parser would.
 
     ``--model-path`` is optional here: test launchers add it themselves.

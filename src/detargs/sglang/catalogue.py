@@ -213,9 +213,7 @@ def catalogue_for(release: str) -> Catalogue:
 @functools.cache
 def flag_history(option: str) -> tuple[Flag, ...]:
     """Every catalogued entry that defines ``option``, oldest first."""
-    return tuple(
-        _make_flag(entry) for entry in _raw()["flags"] if option in entry["options"]
-    )
+    return tuple(_make_flag(entry) for entry in _raw()["flags"] if option in entry["options"])
 
 
 @functools.cache

@@ -37,8 +37,11 @@ def _factors(values: Mapping[str, Any], extra: Mapping[str, Any]) -> list[tuple[
     tp = _int(values.get("tp_size"))
     pp = next((_int(extra[dest]) for dest in PIPELINE_DESTS if dest in extra), 1)
     dp = 1 if extra.get(_DP_ATTENTION) is True else _int(values.get("dp_size"))
-    return [(flag, size) for flag, size in (("--tp-size", tp), ("--pp-size", pp),
-                                            ("--dp-size", dp)) if size > 1]  # fmt: skip
+    return [
+        (flag, size)
+        for flag, size in (("--tp-size", tp), ("--pp-size", pp), ("--dp-size", dp))
+        if size > 1
+    ]
 
 
 def gpus_needed(values: Mapping[str, Any], extra: Mapping[str, Any]) -> int:
@@ -73,25 +76,35 @@ def fit_problem(
     asked = " x ".join(f"{flag} {size}" for flag, size in factors) or "--tp-size 1"
     have = gpus_per_node * nnodes
     machines = (
-        f"{device} has {_gpus(gpus_per_node)}" if nnodes == 1
+        f"{device} has {_gpus(gpus_per_node)}"
+        if nnodes == 1
         else f"{nnodes} nodes of {device} have {_gpus(have)}"
-    )  # fmt: skip
+    )
     if needed > have:
         largest = factors[0][0] if factors else "--tp-size"
         if nnodes == 1:
-            example = f" (e.g. --device {_profile_stem(device)}x{needed})" if (
-                " " not in device and needed <= 8) else ""
-            fix = (f"resolve for a machine with {needed} GPUs{example}, or spread the launch "
-                   "over nodes with detargs plan --nnodes")  # fmt: skip
+            example = (
+                f" (e.g. --device {_profile_stem(device)}x{needed})"
+                if (" " not in device and needed <= 8)
+                else ""
+            )
+            fix = (
+                f"resolve for a machine with {needed} GPUs{example}, or spread the launch "
+                "over nodes with detargs plan --nnodes"
+            )
         else:
-            fix = (f"plan for {-(-needed // gpus_per_node)} nodes (--nnodes), or for nodes "
-                   "with more GPUs")  # fmt: skip
+            fix = (
+                f"plan for {-(-needed // gpus_per_node)} nodes (--nnodes), or for nodes "
+                "with more GPUs"
+            )
         lower = f"lower {largest} to {max(1, have * dict(factors).get(largest, 1) // needed)}"
         return f"{asked} needs {_gpus(needed)}, but {machines}; {lower}, {fix}"
     if nnodes > 1 and needed % nnodes:
-        return (f"{asked} makes {needed} ranks, which SGLang cannot split evenly over "
-                f"{nnodes} nodes ({needed} // {nnodes} per node); use a node count that "
-                f"divides {needed}, or change the sizes")  # fmt: skip
+        return (
+            f"{asked} makes {needed} ranks, which SGLang cannot split evenly over "
+            f"{nnodes} nodes ({needed} // {nnodes} per node); use a node count that "
+            f"divides {needed}, or change the sizes"
+        )
     return None
 
 

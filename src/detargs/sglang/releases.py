@@ -98,65 +98,99 @@ _GLM_DSA: Final = frozenset({"GlmMoeDsaForCausalLM"})
 _BASE_BACKENDS: Final = frozenset({"flashinfer", "fa3", "triton"})
 
 CHANGES: Final[tuple[tuple[str, Changes], ...]] = (
-    ("0.5.3", Changes(
-        deterministic_backends=_BASE_BACKENDS,
-        # 0.5.3.post2 and .post3 dropped SGLang's radix rule by accident; detargs keeps 0.5.3's
-        radix_backends=frozenset({"fa3"}),
-        mla_architectures=frozenset(),
-        mla_backends=frozenset({"fa3", "triton"}),
-        prefill_graph=None,
-        fa4_majors=frozenset({9, 10, 11}),
-        keeps_ascend_sampling=False,
-        rocm_one_stage_all_reduce=False,
-        pins_nccl_channels=False,
-        refuses_rejection_sampling=False,
-        refuses_deepep_v2=False,
-        refuses_uno=False,
-    )),
+    (
+        "0.5.3",
+        Changes(
+            deterministic_backends=_BASE_BACKENDS,
+            # 0.5.3.post2 and .post3 dropped SGLang's radix rule by accident; detargs keeps 0.5.3's
+            radix_backends=frozenset({"fa3"}),
+            mla_architectures=frozenset(),
+            mla_backends=frozenset({"fa3", "triton"}),
+            prefill_graph=None,
+            fa4_majors=frozenset({9, 10, 11}),
+            keeps_ascend_sampling=False,
+            rocm_one_stage_all_reduce=False,
+            pins_nccl_channels=False,
+            refuses_rejection_sampling=False,
+            refuses_deepep_v2=False,
+            refuses_uno=False,
+        ),
+    ),
     ("0.5.4", Changes(radix_backends=frozenset({"fa3", "triton"}))),
     ("0.5.4.post1", Changes(mla_architectures=_DEEPSEEK)),
     ("0.5.6.post1", Changes(mla_architectures=_DEEPSEEK | _MISTRAL)),
     ("0.5.7", Changes(rocm_one_stage_all_reduce=True)),
     ("0.5.9", Changes(mla_architectures=_DEEPSEEK | _MISTRAL | _GLM_DSA)),
-    ("0.5.10", Changes(prefill_graph=PrefillGraph(
-        "torch.compile piecewise", turned_off_by_sglang=True, phase_settings=False))),
-    ("0.5.13", Changes(
-        deterministic_backends=_BASE_BACKENDS | {"ascend"},
-        radix_backends=frozenset({"fa3", "triton", "ascend"}),
-        keeps_ascend_sampling=True,
-    )),
-    ("0.5.14", Changes(
-        prefill_graph=PrefillGraph("tc_piecewise", turned_off_by_sglang=True,
-                                   phase_settings=True),
-        refuses_rejection_sampling=True,
-    )),
+    (
+        "0.5.10",
+        Changes(
+            prefill_graph=PrefillGraph(
+                "torch.compile piecewise", turned_off_by_sglang=True, phase_settings=False
+            )
+        ),
+    ),
+    (
+        "0.5.13",
+        Changes(
+            deterministic_backends=_BASE_BACKENDS | {"ascend"},
+            radix_backends=frozenset({"fa3", "triton", "ascend"}),
+            keeps_ascend_sampling=True,
+        ),
+    ),
+    (
+        "0.5.14",
+        Changes(
+            prefill_graph=PrefillGraph(
+                "tc_piecewise", turned_off_by_sglang=True, phase_settings=True
+            ),
+            refuses_rejection_sampling=True,
+        ),
+    ),
     # the default becomes the breakable graph, which SGLang's rule (written for
     # tc_piecewise) no longer turns off
-    ("0.5.15", Changes(prefill_graph=PrefillGraph("breakable", turned_off_by_sglang=False,
-                                                  phase_settings=True))),
-    ("0.5.16", Changes(
-        deterministic_backends=_BASE_BACKENDS | {"ascend", "fa4"},
-        radix_backends=frozenset({"ascend", "fa3", "fa4", "triton"}),
-    )),
+    (
+        "0.5.15",
+        Changes(
+            prefill_graph=PrefillGraph("breakable", turned_off_by_sglang=False, phase_settings=True)
+        ),
+    ),
+    (
+        "0.5.16",
+        Changes(
+            deterministic_backends=_BASE_BACKENDS | {"ascend", "fa4"},
+            radix_backends=frozenset({"ascend", "fa3", "fa4", "triton"}),
+        ),
+    ),
     ("0.5.17", Changes(mla_backends=frozenset({"ascend", "fa3", "fa4", "triton"}))),
     # an sm12x build of the FA4 kernel (RTX PRO 6000, RTX 50, GB10) is loaded from here
-    ("0.5.18", Changes(
-        mla_architectures=_DEEPSEEK | _MISTRAL | _GLM_DSA | {"Glm4MoeLiteForCausalLM"},
-        fa4_majors=frozenset({9, 10, 11, 12}),
-        pins_nccl_channels=True,
-    )),
-    ("0.5.19", Changes(
-        deterministic_backends=_BASE_BACKENDS | {"ascend", "fa4", "intel_xpu"},
-        refuses_deepep_v2=True,
-    )),
-    ("0.5.20", Changes(
-        mla_architectures=_DEEPSEEK | _MISTRAL | _GLM_DSA
-        | {"Glm4MoeLiteForCausalLM", "Glm5NextForConditionalGeneration"},
-        refuses_uno=True,
-    )),
+    (
+        "0.5.18",
+        Changes(
+            mla_architectures=_DEEPSEEK | _MISTRAL | _GLM_DSA | {"Glm4MoeLiteForCausalLM"},
+            fa4_majors=frozenset({9, 10, 11, 12}),
+            pins_nccl_channels=True,
+        ),
+    ),
+    (
+        "0.5.19",
+        Changes(
+            deterministic_backends=_BASE_BACKENDS | {"ascend", "fa4", "intel_xpu"},
+            refuses_deepep_v2=True,
+        ),
+    ),
+    (
+        "0.5.20",
+        Changes(
+            mla_architectures=_DEEPSEEK
+            | _MISTRAL
+            | _GLM_DSA
+            | {"Glm4MoeLiteForCausalLM", "Glm5NextForConditionalGeneration"},
+            refuses_uno=True,
+        ),
+    ),
     ("0.5.21", Changes(refuses_deepep_v2=False)),
     ("0.5.23", Changes(refuses_rejection_sampling=False)),
-)  # fmt: skip
+)
 """From which release each fact holds: ``(first release, what changed)``, ascending."""
 
 ABSORBED_MLA_ARCHITECTURES: Final = frozenset().union(

@@ -34,6 +34,7 @@ from .version import TargetVersion
 
 __all__ = ["RULES", "Context", "Rule", "device_warnings"]
 
+
 @dataclass(frozen=True)
 class Context:
     """Everything a rule may read."""
@@ -63,8 +64,14 @@ class Context:
         names = {name for name in args.fields_set if getattr(args, name) is not None}
         names.discard("extra")
         names.update(f"extra.{dest}" for dest in args.extra)
-        return cls(args=args, user_set=frozenset(names), gpu=gpu, target=target, model=model,
-                   environ={} if environ is None else environ)  # fmt: skip
+        return cls(
+            args=args,
+            user_set=frozenset(names),
+            gpu=gpu,
+            target=target,
+            model=model,
+            environ={} if environ is None else environ,
+        )
 
     @property
     def release(self) -> Version:
@@ -221,26 +228,33 @@ def attention_backend(ctx: Context) -> tuple[Outcome, ...]:
         elif backend == "fa3" and ctx.args.kv_cache_dtype == "fp8_e5m2":
             problem = "fa3 does not read an fp8_e5m2 KV cache; triton does"
         if problem is not None:
-            outcomes.append(Decision(field=name, value=choice,
-                                     reason=f"{problem}; detargs picks: {why}"))
+            outcomes.append(
+                Decision(field=name, value=choice, reason=f"{problem}; detargs picks: {why}")
+            )
         else:
-            outcomes.append(Decision(
-                field=name, value=backend, kind="note",
-                reason=f"{backend} is kept: SGLang {ctx.target.release} runs it "
-                f"deterministically and it runs on {ctx.gpu.target}",
-            ))
+            outcomes.append(
+                Decision(
+                    field=name,
+                    value=backend,
+                    kind="note",
+                    reason=f"{backend} is kept: SGLang {ctx.target.release} runs it "
+                    f"deterministically and it runs on {ctx.gpu.target}",
+                )
+            )
     if ctx.args.attention_backend is None and not ctx.is_set("attention_backend"):
         outcomes.append(Decision(field="attention_backend", value=choice, reason=why))
     outcomes.append(_family_note(ctx.model))
-    return tuple(outcomes)  # fmt: skip
+    return tuple(outcomes)
 
 
 def _family_note(model: ModelFacts) -> Decision:
     if model.family == "unknown":
         reason = f"model family unknown: {model.detail}"
     elif model.family == "absorbed-mla":
-        reason = (f"{model.detail}: an absorbed-MLA (DeepSeek-style) model, so the release's "
-                  "MLA backend list applies")  # fmt: skip
+        reason = (
+            f"{model.detail}: an absorbed-MLA (DeepSeek-style) model, so the release's "
+            "MLA backend list applies"
+        )
     else:
         reason = f"{model.detail}: not an absorbed-MLA model"
     return Decision(field="model", value=model.architecture, reason=reason, kind="note")
@@ -252,15 +266,21 @@ def sampling_backend(ctx: Context) -> tuple[Outcome, ...]:
     conflict instead. An explicit `ascend` is kept from 0.5.13, as SGLang does."""
     if ctx.args.sampling_backend == "ascend" and ctx.facts.keeps_ascend_sampling:
         return (
-            Decision(field="sampling_backend", value="ascend", kind="note",
-                     reason="an explicit ascend sampling backend is kept, as SGLang does "
-                     "from 0.5.13"),
-        )  # fmt: skip
+            Decision(
+                field="sampling_backend",
+                value="ascend",
+                kind="note",
+                reason="an explicit ascend sampling backend is kept, as SGLang does from 0.5.13",
+            ),
+        )
     return (
-        Decision(field="sampling_backend", value="pytorch",
-                 reason="pytorch sampling is batch-invariant; flashinfer's sampling kernels "
-                 "are not (SGLang replaces any other sampling backend silently)"),
-    )  # fmt: skip
+        Decision(
+            field="sampling_backend",
+            value="pytorch",
+            reason="pytorch sampling is batch-invariant; flashinfer's sampling kernels "
+            "are not (SGLang replaces any other sampling backend silently)",
+        ),
+    )
 
 
 def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
@@ -290,15 +310,20 @@ def piecewise_cuda_graph(ctx: Context) -> tuple[Outcome, ...]:
         if requests:
             return requests
         return (
-            Decision(field="piecewise_cuda_graph", value=None, kind="note",
-                     reason=f"SGLang {ctx.target.release} runs prefill eagerly unless asked "
-                     "for piecewise CUDA graphs: nothing to turn off"),
-        )  # fmt: skip
+            Decision(
+                field="piecewise_cuda_graph",
+                value=None,
+                kind="note",
+                reason=f"SGLang {ctx.target.release} runs prefill eagerly unless asked "
+                "for piecewise CUDA graphs: nothing to turn off",
+            ),
+        )
     return (
         *requests,
-        Decision(field="piecewise_cuda_graph", value=False,
-                 reason=_prefill_graph_reason(ctx, default)),
-    )  # fmt: skip
+        Decision(
+            field="piecewise_cuda_graph", value=False, reason=_prefill_graph_reason(ctx, default)
+        ),
+    )
 
 
 def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
@@ -325,8 +350,12 @@ def _prefill_graph_reason(ctx: Context, default: PrefillGraph) -> str:
 
 
 def _settled(how: str) -> Decision:
-    return Decision(field="piecewise_cuda_graph", value=False, kind="note",
-                    reason=f"prefill CUDA graphs are already off: {how}")  # fmt: skip
+    return Decision(
+        field="piecewise_cuda_graph",
+        value=False,
+        kind="note",
+        reason=f"prefill CUDA graphs are already off: {how}",
+    )
 
 
 _PREFILL_GRAPH_OFF: Final = (
@@ -340,23 +369,43 @@ def _prefill_graph_requests(ctx: Context, default: PrefillGraph | None) -> tuple
     outcomes: list[Outcome] = []
     if ctx.args.piecewise_cuda_graph is True:
         # where prefill runs eagerly by default, dropping the request is enough
-        outcomes.append(Decision(field="piecewise_cuda_graph", value=False if default else None,
-                                 reason=_PREFILL_GRAPH_OFF))
+        outcomes.append(
+            Decision(
+                field="piecewise_cuda_graph",
+                value=False if default else None,
+                reason=_PREFILL_GRAPH_OFF,
+            )
+        )
     backend = ctx.args.extra.get(PREFILL_GRAPH_DEST)
     if backend is not None:  # breakable or full: the codec keeps the rest in the field
-        outcomes.append(Decision(field=f"extra.{PREFILL_GRAPH_DEST}", value=None,
-                                 reason=f"a {backend} prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
+        outcomes.append(
+            Decision(
+                field=f"extra.{PREFILL_GRAPH_DEST}",
+                value=None,
+                reason=f"a {backend} prefill CUDA graph: {_PREFILL_GRAPH_OFF}",
+            )
+        )
     if ctx.args.extra.get("enable_breakable_cuda_graph"):
-        outcomes.append(Decision(field="extra.enable_breakable_cuda_graph", value=None,
-                                 reason=f"a breakable prefill CUDA graph: {_PREFILL_GRAPH_OFF}"))
+        outcomes.append(
+            Decision(
+                field="extra.enable_breakable_cuda_graph",
+                value=None,
+                reason=f"a breakable prefill CUDA graph: {_PREFILL_GRAPH_OFF}",
+            )
+        )
     config_backend = _graph_config_prefill(ctx)
     if config_backend not in (None, "disabled"):
         settings = json.loads(ctx.args.extra["cuda_graph_config"])  # type: ignore[arg-type]
         settings["prefill"]["backend"] = "disabled"
-        outcomes.append(Decision(field="extra.cuda_graph_config", value=json.dumps(settings),
-                                 reason=f"its prefill backend {config_backend}: "
-                                 f"{_PREFILL_GRAPH_OFF}; detargs writes it as disabled"))
-    return tuple(outcomes)  # fmt: skip
+        outcomes.append(
+            Decision(
+                field="extra.cuda_graph_config",
+                value=json.dumps(settings),
+                reason=f"its prefill backend {config_backend}: "
+                f"{_PREFILL_GRAPH_OFF}; detargs writes it as disabled",
+            )
+        )
+    return tuple(outcomes)
 
 
 def _graph_config_prefill(ctx: Context) -> str | None:
@@ -377,17 +426,23 @@ def radix_cache(ctx: Context) -> tuple[Outcome, ...]:
     """Turns the radix (prefix) cache off when an attention backend in use is not one that
     keeps it batch-invariant in the target release."""
     # prefill/decode backends, when given, run beside (or instead of) the main one
-    backends = [ctx.args.attention_backend, ctx.args.prefill_attention_backend,
-                ctx.args.decode_attention_backend]  # fmt: skip
+    backends = [
+        ctx.args.attention_backend,
+        ctx.args.prefill_attention_backend,
+        ctx.args.decode_attention_backend,
+    ]
     capable = ctx.facts.radix_backends
     backend = next((name for name in backends if name is not None and name not in capable), None)
     if backend is None:
         return ()
     return (
-        Decision(field="disable_radix_cache", value=True,
-                 reason=f"the radix cache is not batch-invariant with {backend} in SGLang "
-                 f"{ctx.target.release} (only {', '.join(sorted(capable))} keep it)"),
-    )  # fmt: skip
+        Decision(
+            field="disable_radix_cache",
+            value=True,
+            reason=f"the radix cache is not batch-invariant with {backend} in SGLang "
+            f"{ctx.target.release} (only {', '.join(sorted(capable))} keep it)",
+        ),
+    )
 
 
 def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
@@ -403,20 +458,30 @@ def tensor_parallel(ctx: Context) -> tuple[Outcome, ...]:
     if ctx.gpu.vendor == "amd" and ctx.facts.rocm_one_stage_all_reduce:
         return _rocm_tensor_parallel(ctx, why)
     outcomes: list[Outcome] = [
-        Decision(field="disable_custom_all_reduce", value=True,
-                 reason=f"{why}: SGLang's custom all-reduce kernel does not"),
-        Decision(field="NCCL_ALGO", value="allreduce:tree", kind="env",
-                 reason=f"{why}: NCCL's tree all-reduce does; SGLang sets it inside the server"),
-    ]  # fmt: skip
+        Decision(
+            field="disable_custom_all_reduce",
+            value=True,
+            reason=f"{why}: SGLang's custom all-reduce kernel does not",
+        ),
+        Decision(
+            field="NCCL_ALGO",
+            value="allreduce:tree",
+            kind="env",
+            reason=f"{why}: NCCL's tree all-reduce does; SGLang sets it inside the server",
+        ),
+    ]
     if ctx.facts.pins_nccl_channels:
         channels, source = _channels(ctx)
         fixed = f"a fixed NCCL channel count keeps the reduction order fixed ({source})"
         outcomes += [
-            Decision(field="enable_torch_symm_mem", value=False,
-                     reason=f"{why}: torch symmetric-memory all-reduce does not"),
+            Decision(
+                field="enable_torch_symm_mem",
+                value=False,
+                reason=f"{why}: torch symmetric-memory all-reduce does not",
+            ),
             Decision(field="NCCL_MIN_NCHANNELS", value=channels, reason=fixed, kind="env"),
             Decision(field="NCCL_MAX_NCHANNELS", value=channels, reason=fixed, kind="env"),
-        ]  # fmt: skip
+        ]
     return tuple(outcomes)
 
 
@@ -436,30 +501,41 @@ def _rocm_tensor_parallel(ctx: Context, why: str) -> tuple[Outcome, ...]:
     # falls back to RCCL in every such release, though only 0.5.23 says so
     if ctx.args.tp_size > 2 and ctx.args.disable_custom_all_reduce:
         return (
-            Decision(field="disable_custom_all_reduce", value=False,
-                     reason=f"{why}: on ROCm above --tp-size 2, --disable-custom-all-reduce "
-                     "sends it through RCCL, which is not batch-invariant (SGLang 0.5.23 "
-                     "refuses it)"),
-        )  # fmt: skip
+            Decision(
+                field="disable_custom_all_reduce",
+                value=False,
+                reason=f"{why}: on ROCm above --tp-size 2, --disable-custom-all-reduce "
+                "sends it through RCCL, which is not batch-invariant (SGLang 0.5.23 "
+                "refuses it)",
+            ),
+        )
     return (
-        Decision(field="disable_custom_all_reduce", value=ctx.args.disable_custom_all_reduce,
-                 kind="note", reason=f"{why}: on ROCm SGLang's one-stage all-reduce does, "
-                 "with no NCCL settings"),
-    )  # fmt: skip
+        Decision(
+            field="disable_custom_all_reduce",
+            value=ctx.args.disable_custom_all_reduce,
+            kind="note",
+            reason=f"{why}: on ROCm SGLang's one-stage all-reduce does, with no NCCL settings",
+        ),
+    )
 
 
 def rejection_sampling(ctx: Context) -> tuple[Outcome, ...]:
     """Drops `--speculative-use-rejection-sampling` where the release refuses it next to
     deterministic inference (0.5.14–0.5.22): its sampling kernel draws from a global RNG."""
-    if not (ctx.args.extra.get("speculative_use_rejection_sampling")
-            and ctx.facts.refuses_rejection_sampling):  # fmt: skip
+    if not (
+        ctx.args.extra.get("speculative_use_rejection_sampling")
+        and ctx.facts.refuses_rejection_sampling
+    ):
         return ()
     return (
-        Decision(field="extra.speculative_use_rejection_sampling", value=False,
-                 reason="--speculative-use-rejection-sampling draws from a global RNG in "
-                 f"SGLang {ctx.target.release}, which is not batch-invariant (allowed on CUDA "
-                 "from 0.5.23)"),
-    )  # fmt: skip
+        Decision(
+            field="extra.speculative_use_rejection_sampling",
+            value=False,
+            reason="--speculative-use-rejection-sampling draws from a global RNG in "
+            f"SGLang {ctx.target.release}, which is not batch-invariant (allowed on CUDA "
+            "from 0.5.23)",
+        ),
+    )
 
 
 def deepep_v2(ctx: Context) -> tuple[Outcome, ...]:
@@ -468,10 +544,13 @@ def deepep_v2(ctx: Context) -> tuple[Outcome, ...]:
     if ctx.args.extra.get("moe_a2a_backend") != "deepep_v2" or not ctx.facts.refuses_deepep_v2:
         return ()
     return (
-        Decision(field="extra.moe_a2a_backend", value="deepep",
-                 reason=f"--moe-a2a-backend deepep_v2 in SGLang {ctx.target.release} does not "
-                 "pass deterministic sorting to DeepEP; deepep does"),
-    )  # fmt: skip
+        Decision(
+            field="extra.moe_a2a_backend",
+            value="deepep",
+            reason=f"--moe-a2a-backend deepep_v2 in SGLang {ctx.target.release} does not "
+            "pass deterministic sorting to DeepEP; deepep does",
+        ),
+    )
 
 
 def uno_speculative(ctx: Context) -> tuple[Outcome, ...]:
@@ -481,10 +560,13 @@ def uno_speculative(ctx: Context) -> tuple[Outcome, ...]:
     if algorithm is None or algorithm.upper() != "UNO" or not ctx.facts.refuses_uno:
         return ()
     return (
-        Refusal(field="speculative_algorithm", value=algorithm,
-                reason="UNO speculative decoding samples without per-request seeds, so it "
-                "cannot be deterministic; choose another --speculative-algorithm or drop it"),
-    )  # fmt: skip
+        Refusal(
+            field="speculative_algorithm",
+            value=algorithm,
+            reason="UNO speculative decoding samples without per-request seeds, so it "
+            "cannot be deterministic; choose another --speculative-algorithm or drop it",
+        ),
+    )
 
 
 _FP8_KV_CACHE: Final = frozenset({"fp8_e5m2", "fp8_e4m3", "mxfp8"})
@@ -499,11 +581,13 @@ def fp8_kv_cache(ctx: Context) -> tuple[Outcome, ...]:
     if dtype not in _FP8_KV_CACHE:
         return ()
     return (
-        Caution(text=f"--kv-cache-dtype {dtype}: outputs stay batch-invariant, but prefill "
-                "and decode logprobs of the same tokens differ (prefill attends over "
-                "unquantised keys and values, decode reads the fp8 cache; SGLang issue "
-                "25790), so compare logprobs of one phase only"),
-    )  # fmt: skip
+        Caution(
+            text=f"--kv-cache-dtype {dtype}: outputs stay batch-invariant, but prefill "
+            "and decode logprobs of the same tokens differ (prefill attends over "
+            "unquantised keys and values, decode reads the fp8 cache; SGLang issue "
+            "25790), so compare logprobs of one phase only"
+        ),
+    )
 
 
 RULES: Final[tuple[Rule, ...]] = (

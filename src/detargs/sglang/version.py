@@ -90,17 +90,21 @@ def _sglang_infos(directory: str, modified: int) -> tuple[str, ...]:
         stem, _, suffix = name.lower().rpartition(".")
         if suffix in ("dist-info", "egg-info") and stem.partition("-")[0] == "sglang":
             found.append(name)
-        elif name.lower() == "egg-info" and egg.endswith(".egg") and (
-            egg.partition("-")[0] == "sglang"
+        elif (
+            name.lower() == "egg-info"
+            and egg.endswith(".egg")
+            and (egg.partition("-")[0] == "sglang")
         ):
             eggs.append(name)  # an unzipped egg on sys.path: sglang-X-pyY.egg/EGG-INFO
     return (*found, *eggs)
 
 
 def _version_header(info: str) -> str | None:
-    candidates = [info] if os.path.isfile(info) else [
-        os.path.join(info, "METADATA"), os.path.join(info, "PKG-INFO")
-    ]  # fmt: skip
+    candidates = (
+        [info]
+        if os.path.isfile(info)
+        else [os.path.join(info, "METADATA"), os.path.join(info, "PKG-INFO")]
+    )
     for path in candidates:
         try:
             with open(path, encoding="utf-8", errors="replace") as file:
@@ -158,6 +162,4 @@ def _match(requested: str, source: VersionSource) -> TargetVersion:
         f"SGLang {requested} is not in the flag catalogue ({catalogued[0]}–{catalogued[-1]}); "
         f"resolving for {fallback}, the newest catalogued release before it"
     )
-    return TargetVersion(
-        release=fallback, requested=requested, source=source, warnings=(warning,)
-    )
+    return TargetVersion(release=fallback, requested=requested, source=source, warnings=(warning,))
