@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -109,7 +110,10 @@ def table(chosen: list[str]) -> dict[str, list[list[str]]]:
         ]
         cases += [(name, argv, "override") for name, argv in overridden_argvs(release).items()]
         for name, argv, on_conflict in cases:
-            for device in DEVICES:
+            for profile in DEVICES:
+                # tensor parallelism needs the GPUs: a one-GPU profile runs it as two
+                tp = "--tp-size" in argv and re.search(r"x\d+$", profile) is None
+                device = f"{profile}x2" if tp else profile
                 for model_arch in MODELS:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", DetargsWarning)
