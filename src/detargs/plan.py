@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import socket
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,7 +34,7 @@ from .device import DeviceInfo
 from .engines import ENGINE
 from .errors import InvalidArgsError, PlanMismatchError
 from .nodes import NodePlacement
-from .resolution import OnConflict, _resolve_record
+from .resolution import LaunchLine, OnConflict, _resolve_record
 
 if TYPE_CHECKING:
     from .sglang import LaunchValues, ServerArgs, TargetVersion
@@ -76,30 +75,13 @@ class PlanGpu:
 
 
 @dataclass(frozen=True)
-class NodeLaunch:
+class NodeLaunch(LaunchLine):
     """What one node runs: the launcher, the shared argv plus its per-node flags, the env."""
 
     launcher: tuple[str, ...]
     argv: tuple[str, ...]
     env: Mapping[str, str]
     placement: NodePlacement
-
-    @property
-    def command(self) -> list[str]:
-        return [*self.launcher, *self.argv]
-
-    def popen_args(
-        self, base_env: Mapping[str, str] | None = None
-    ) -> tuple[list[str], dict[str, str]]:
-        """``(command, env)`` for ``subprocess.Popen``: the plan's env over ``base_env``
-        (default a copy of ``os.environ``); neither is modified."""
-        merged = dict(os.environ if base_env is None else base_env)
-        merged.update(self.env)
-        return self.command, merged
-
-    def shell(self) -> str:
-        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
-        return " ".join([*assignments, *(shlex.quote(word) for word in self.command)])
 
     def to_json(self) -> str:
         """This node's launch as JSON: its rank, node count and leader, command, argv, env."""

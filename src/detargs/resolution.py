@@ -48,8 +48,39 @@ OnConflict = Literal["error", "override"]
 _MIN_CAPABILITY: Final = (8, 0)
 
 
+class LaunchLine:
+    """What a launch runs, for anything holding ``launcher``, ``argv`` and ``env``: the
+    command, the arguments of ``subprocess.Popen``, one shell line."""
+
+    launcher: tuple[str, ...]
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+
+    @property
+    def command(self) -> list[str]:
+        """The launcher followed by the argv, ready for ``subprocess.Popen``."""
+        return [*self.launcher, *self.argv]
+
+    def popen_args(
+        self, base_env: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """``(command, env)`` for ``subprocess.Popen``: the launch's env over ``base_env``.
+
+        ``base_env`` defaults to a copy of ``os.environ``; neither is modified.
+        """
+        merged = dict(os.environ if base_env is None else base_env)
+        merged.update(self.env)
+        return self.command, merged
+
+    def shell(self) -> str:
+        """The launch as one POSIX shell line, every word quoted."""
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
+        words = [*assignments, *(shlex.quote(word) for word in self.command)]
+        return " ".join(words)
+
+
 @dataclass(frozen=True)
-class Resolution:
+class Resolution(LaunchLine):
     """One resolved launch: final arguments, argv, environment, and why."""
 
     values: LaunchValues
@@ -94,28 +125,6 @@ class Resolution:
     def args(self) -> ServerArgs:
         """The final arguments: the user's plus every decision (built on first use)."""
         return ENGINE.args_of(self.values)
-
-    @property
-    def command(self) -> list[str]:
-        """The launcher followed by the argv, ready for ``subprocess.Popen``."""
-        return [*self.launcher, *self.argv]
-
-    def popen_args(
-        self, base_env: Mapping[str, str] | None = None
-    ) -> tuple[list[str], dict[str, str]]:
-        """``(command, env)`` for ``subprocess.Popen``: the resolved env over ``base_env``.
-
-        ``base_env`` defaults to a copy of ``os.environ``; neither is modified.
-        """
-        merged = dict(os.environ if base_env is None else base_env)
-        merged.update(self.env)
-        return self.command, merged
-
-    def shell(self) -> str:
-        """The launch as one POSIX shell line, every word quoted."""
-        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
-        words = [*assignments, *(shlex.quote(word) for word in self.command)]
-        return " ".join(words)
 
     def to_dict(self) -> dict[str, Any]:
         return {
