@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
+from ._plan_file import PER_NODE_FIELDS, PLAN_FORMAT, bad_plan, read_fields
 from .detection import DeviceSpec, detect
 from .device import DeviceInfo
 from .engines import ENGINE
@@ -41,24 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DIST_PORT", "NodeLaunch", "Plan", "make_plan"]
 
-PLAN_FORMAT: Final = 1
 DEFAULT_DIST_PORT: Final = 50000
 """The port of ``--dist-init-addr`` on the leader unless ``detargs plan --dist-port``."""
-PER_NODE_FIELDS: Final = ("nnodes", "node_rank", "dist_init_addr")
-"""The only fields whose values differ between nodes, filled by ``launch_for_node``."""
-_KEYS: Final = (
-    "detargs_plan",
-    "sglang_version",
-    "nnodes",
-    "gpus",
-    "launcher",
-    "argv",
-    "env",
-    "per_node_flags",
-    "dist_port",
-    "warnings",
-    "fingerprint",
-)
 
 
 @dataclass(frozen=True)
@@ -161,51 +146,21 @@ class Plan:
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as error:
-            raise _bad(source, f"not JSON ({error})") from None
+            raise bad_plan(source, f"not JSON ({error})") from None
         return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "the plan") -> Plan:
-        if not isinstance(data, dict):
-            raise _bad(source, "not a JSON object")
-        if data.get("detargs_plan") != PLAN_FORMAT:
-            raise _bad(
+        fields = read_fields(data, source)
+        gpus = tuple(PlanGpu(*gpu) for gpu in fields.pop("gpus"))
+        fingerprint = fields.pop("fingerprint")
+        plan = cls(gpus=gpus, **fields)
+        if fingerprint != plan.fingerprint:
+            raise bad_plan(
                 source,
-                f"detargs_plan is {data.get('detargs_plan')!r}, not "
-                f"{PLAN_FORMAT}: not a plan this detargs reads",
-            )
-        keys = set(data)
-        if keys != set(_KEYS):
-            parts = []
-            if keys - set(_KEYS):
-                parts.append(f"unknown keys {', '.join(sorted(keys - set(_KEYS)))}")
-            if set(_KEYS) - keys:
-                parts.append(f"missing keys {', '.join(sorted(set(_KEYS) - keys))}")
-            raise _bad(source, "; ".join(parts))
-        try:
-            plan = cls(
-                sglang_version=_typed(data, "sglang_version", str),
-                nnodes=_positive(data, "nnodes"),
-                gpus=tuple(
-                    _gpu(item, number) for number, item in enumerate(_typed(data, "gpus", list))
-                ),
-                argv=_words(data, "argv"),
-                env=_strings(data, "env"),
-                launcher=_words(data, "launcher"),
-                per_node_flags=_flags(data),
-                dist_port=_port(data),
-                warnings=_words(data, "warnings"),
-            )
-        except ValueError as error:
-            raise _bad(source, str(error)) from None
-        if not plan.gpus or not plan.launcher:
-            raise _bad(source, "gpus and launcher must not be empty")
-        if data["fingerprint"] != plan.fingerprint:
-            raise _bad(
-                source,
-                f"its fingerprint {data['fingerprint']!r} does not match its "
-                f"content ({plan.fingerprint}): it was changed after detargs plan "
-                "wrote it; write it again with detargs plan",
+                f"its fingerprint {fingerprint!r} does not match its content "
+                f"({plan.fingerprint}): it was changed after detargs plan wrote it; write it "
+                "again with detargs plan",
             )
         return plan
 
@@ -549,65 +504,3 @@ def _source(placement: NodePlacement) -> str:
 def _node_name(placement: NodePlacement, hostname: str | None) -> str:
     host = hostname or socket.gethostname()
     return host if placement.name in (None, host) else f"{host} ({placement.name})"
-
-
-def _bad(source: str, problem: str) -> InvalidArgsError:
-    return InvalidArgsError(
-        f"--plan {source!r}: {problem}; write the plan with detargs plan", flag="--plan"
-    )
-
-
-def _typed(data: Mapping[str, Any], key: str, kind: type) -> Any:
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ValueError(f"{key} must be a {kind.__name__}, not {value!r}")
-    return value
-
-
-def _positive(data: Mapping[str, Any], key: str) -> int:
-    value: int = _typed(data, key, int)
-    if value < 1:
-        raise ValueError(f"{key} must be at least 1, not {value}")
-    return value
-
-
-def _port(data: Mapping[str, Any]) -> int:
-    value: int = _typed(data, "dist_port", int)
-    if not 0 < value <= 65535:
-        raise ValueError(f"dist_port must be a port from 1 to 65535, not {value}")
-    return value
-
-
-def _words(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = _typed(data, key, list)
-    if not all(isinstance(word, str) for word in value):
-        raise ValueError(f"{key} must be a list of strings")
-    return tuple(value)
-
-
-def _strings(data: Mapping[str, Any], key: str) -> dict[str, str]:
-    value = _typed(data, key, dict)
-    if not all(isinstance(name, str) and isinstance(text, str) for name, text in value.items()):
-        raise ValueError(f"{key} must map names to strings")
-    return dict(value)
-
-
-def _flags(data: Mapping[str, Any]) -> dict[str, str]:
-    value = _strings(data, "per_node_flags")
-    if set(value) != set(PER_NODE_FIELDS) or not all(
-        flag.startswith("--") for flag in value.values()
-    ):
-        raise ValueError(
-            f"per_node_flags must give the flag of each of {', '.join(PER_NODE_FIELDS)}"
-        )
-    return value
-
-
-def _gpu(item: Any, number: int) -> PlanGpu:
-    if (
-        not isinstance(item, dict)
-        or set(item) != {"name", "capability", "vendor"}
-        or not all(isinstance(value, str) for value in item.values())
-    ):
-        raise ValueError(f"gpus[{number}] must be {{name, capability, vendor}} strings")
-    return PlanGpu(item["name"], item["capability"], item["vendor"])
