@@ -62,6 +62,18 @@ def detargs_command() -> list[str]:
     return [sys.executable, "-c", "from detargs._console import run; run()"]
 
 
+def in_bash(line: str) -> subprocess.CompletedProcess[str]:
+    """Run a shell line that calls detargs, as a user's script would."""
+    return subprocess.run(
+        ["bash", "-c", line],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DETARGS_", "NCCL_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
@@ -88,14 +100,7 @@ def test_defect1_a_reader_that_leaves_early_ends_the_command_quietly(words: list
             f"{shlex.join([*detargs_command(), *words])} | {readers}; "
             'echo "rc=${PIPESTATUS[0]}" >&2'
         )
-        done = subprocess.run(
-            ["bash", "-c", line],
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = in_bash(line)
         status = done.stderr.strip().splitlines()[-1]
         assert "Traceback" not in done.stderr, done.stderr
         assert "Exception ignored" not in done.stderr, done.stderr
@@ -245,14 +250,7 @@ def test_defect1_property_no_invocation_ends_in_a_traceback_when_stdout_fails(
 
 
 def test_defect1_a_closed_stdout_is_an_error_not_a_silent_success() -> None:
-    done = subprocess.run(
-        ["bash", "-c", shlex.join([*detargs_command(), *PIPED["resolve-json"]]) + " >&-"],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = in_bash(shlex.join([*detargs_command(), *PIPED["resolve-json"]]) + " >&-")
     assert done.returncode == 1
     assert done.stderr == (
         "detargs: error: cannot write to standard output: it is closed; the output is incomplete\n"
@@ -686,14 +684,7 @@ def test_defect12_warnings_never_reach_stdout_when_stderr_is_closed() -> None:
         "1",
     ]  # an uncatalogued version: a warning and a note to print
     line = shlex.join([*detargs_command(), *words]) + " 2>&-"
-    done = subprocess.run(
-        ["bash", "-c", line],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = in_bash(line)
     assert done.returncode == 0
     assert done.stdout == (
         "--attention-backend fa3 --sampling-backend pytorch "
@@ -704,14 +695,7 @@ def test_defect12_warnings_never_reach_stdout_when_stderr_is_closed() -> None:
 
 def test_defect12_errors_never_reach_stdout_when_stderr_is_closed() -> None:
     line = shlex.join([*detargs_command(), "resolve", "--device", "h10", "--", DET]) + " 2>&-"
-    done = subprocess.run(
-        ["bash", "-c", line],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = in_bash(line)
     assert (done.returncode, done.stdout) == (3, "")
 
 
