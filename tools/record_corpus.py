@@ -21,8 +21,9 @@ from typing import Any, Final
 
 _ROOT: Final = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT / "src"))
+sys.path.insert(0, str(_ROOT / "tools"))
 
-from packaging.version import Version  # noqa: E402
+from verify_resolved import fixture_argvs  # noqa: E402
 
 from detargs import DetargsError, DetargsWarning, from_argv, resolve  # noqa: E402
 from detargs.profiles import profile_names  # noqa: E402
@@ -45,42 +46,14 @@ RELEASES: Final = (
     "0.5.23",
 )
 MLA: Final = "DeepseekV2ForCausalLM"
-# (name, SGLang words, model_arch, on_conflict); {max_bs} is the release's own spelling
-LAUNCHES: Final[tuple[tuple[str, tuple[str, ...], str | None, OnConflict], ...]] = (
+# (name, SGLang words or None for an origin fixture, model_arch, on_conflict)
+LAUNCHES: Final[tuple[tuple[str, tuple[str, ...] | None, str | None, OnConflict], ...]] = (
     ("plain", ("--enable-deterministic-inference",), None, "error"),
     ("not-deterministic", ("--tp-size", "1"), None, "error"),
     ("rl-target", ("--rl-on-policy-target", "fsdp"), None, "error"),
-    (
-        "standalone-spec",
-        (
-            "--trust-remote-code",
-            "{max_bs}",
-            "8",
-            "--speculative-algorithm",
-            "STANDALONE",
-            "--speculative-draft-model-path",
-            "D",
-            "--speculative-num-steps",
-            "4",
-            "--speculative-eagle-topk",
-            "2",
-            "--speculative-num-draft-tokens",
-            "7",
-            "--mem-fraction-static",
-            "0.7",
-            "--attention-backend",
-            "triton",
-            "--enable-deterministic-inference",
-        ),
-        None,
-        "error",
-    ),
-    (
-        "mla-fp8",
-        ("--trust-remote-code", "--kv-cache-dtype", "fp8_e5m2", "--enable-deterministic-inference"),
-        MLA,
-        "error",
-    ),
+    # the origin fixtures, as tools/verify_resolved.py spells them per release
+    ("standalone-spec", None, None, "error"),
+    ("mla-fp8", None, MLA, "error"),
     (
         "fp8-e5m2",
         ("--kv-cache-dtype", "fp8_e5m2", "--enable-deterministic-inference"),
@@ -117,10 +90,10 @@ LAUNCHES: Final[tuple[tuple[str, tuple[str, ...], str | None, OnConflict], ...]]
 PROFILE_COUNTS: Final = (1, 8)
 
 
-def _words(words: tuple[str, ...], release: str, gpus: int) -> list[str]:
-    old = Version(release) < Version("0.5.15")
-    max_bs = "--cuda-graph-max-bs" if old else "--cuda-graph-max-bs-decode"
-    return [word.format(max_bs=max_bs, gpus=gpus) for word in words]
+def _words(launch: str, words: tuple[str, ...] | None, release: str, gpus: int) -> list[str]:
+    if words is None:
+        return fixture_argvs(release)[launch]
+    return [word.format(gpus=gpus) for word in words]
 
 
 def cases() -> Iterator[tuple[str, str, list[str], str | None, OnConflict]]:
@@ -131,7 +104,7 @@ def cases() -> Iterator[tuple[str, str, list[str], str | None, OnConflict]]:
                 for launch, words, model_arch, on_conflict in LAUNCHES:
                     if launch.startswith("tp-all") and count == 1:
                         continue
-                    argv = ["--model-path", "m", *_words(words, release, count)]
+                    argv = ["--model-path", "m", *_words(launch, words, release, count)]
                     yield f"{device}/{release}/{launch}", device, argv, model_arch, on_conflict
 
 
